@@ -1,0 +1,193 @@
+"""The episode bundle: the one artefact runs, benchmarks and the debugger all read and write.
+
+A bundle is a folder::
+
+    episode.json    header + outcome (rewritten atomically at the end; status "running" until then)
+    steps.jsonl     one StepRecord per line, appended and flushed as each step ends
+    step_0001.jpg   the screenshot each step was decided on, bytes exactly as captured
+    final.jpg       the screen when the episode ended
+    report.html     human-readable report (regenerate with `pixelpilot report DIR`)
+
+Written incrementally so a crash at step 7 leaves steps 1-6 complete and readable. See
+docs/BUNDLE_FORMAT.md for every field.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from env import Observation, StartSpec, SuccessCheck
+from env.spec import NoCheck
+
+FORMAT_VERSION = 1
+SECRET_MASK = "••••••••"
+
+EpisodeStatus = Literal[
+    "running",  # not finished (or the process died): steps.jsonl holds what happened
+    "finished",  # the agent ended it with finish/answer
+    "max_steps",
+    "time_limit",
+    "error",  # too many consecutive failed steps
+    "env_error",  # the environment could not start or went away
+    "aborted",  # an exception or an interrupt stopped the loop
+]
+ErrorKind = Literal["parse", "validation", "execution", "timeout", "policy"]
+
+
+class EpisodeSpec(BaseModel):
+    """What the agent is asked to do. tasks.Task extends this with file loading."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    instruction: str = Field(min_length=1)
+    env: Literal["browser", "android"] = "browser"
+    start: StartSpec
+    success: SuccessCheck = Field(default_factory=NoCheck)
+    max_steps: int = Field(20, ge=1, le=10_000)
+    time_limit_s: float = Field(300.0, gt=0)
+
+
+class ObservationRecord(BaseModel):
+    screenshot: str = Field(description="file name of the screenshot inside the bundle")
+    image_format: str
+    width: int
+    height: int
+    device_scale_factor: float
+    viewport_width: float
+    viewport_height: float
+    url: str | None = None
+    title: str | None = None
+    app: str | None = None
+
+    @classmethod
+    def of(cls, obs: Observation, filename: str) -> ObservationRecord:
+        g = obs.geometry
+        return cls(
+            screenshot=filename, image_format=obs.image_format, width=g.width, height=g.height,
+            device_scale_factor=g.device_scale_factor, viewport_width=g.viewport_width,
+            viewport_height=g.viewport_height, url=obs.url, title=obs.title, app=obs.app,
+        )
+
+
+class StepRecord(BaseModel):
+    """One line of steps.jsonl; also what policies receive as history."""
+
+    index: int = Field(ge=1)
+    started_at: str
+    observation: ObservationRecord
+    raw_output: str | None = None
+    action: dict[str, Any] | None = Field(None, description="the validated action that was executed")
+    proposed: Any = Field(None, description="what the policy returned when it did not validate")
+    error: str | None = None
+    error_kind: ErrorKind | None = None
+    result: dict[str, Any] | None = Field(None, description="ActionResult: ok, error, info, sensitive")
+    policy: dict[str, Any] = Field(default_factory=dict, description="policy metadata (prompt, tokens...)")
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    masked: bool = Field(False, description="typed text was a secret and is masked in this record")
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class EpisodeRecord(BaseModel):
+    """episode.json."""
+
+    format_version: int = FORMAT_VERSION
+    id: str
+    task: dict[str, Any]
+    policy: dict[str, Any]
+    env: dict[str, Any]
+    config: dict[str, Any]
+    started_at: str
+    ended_at: str | None = None
+    status: EpisodeStatus = "running"
+    success: bool | None = None
+    reward: float | None = None
+    detail: str | None = None
+    answer: str | None = None
+    error: str | None = None
+    steps: int = 0
+    duration_s: float | None = None
+    framework_version: str | None = None
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def new_bundle_dir(root: Path, task_id: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = root / f"{task_id}-{stamp}-{secrets.token_hex(2)}"
+    path.mkdir(parents=True, exist_ok=False)
+    return path
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class EpisodeRecorder:
+    """Writes a bundle as the episode runs."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._steps = (self.dir / "steps.jsonl").open("a", encoding="utf-8")
+        self.record: EpisodeRecord | None = None
+        self._t0 = time.monotonic()
+
+    def start(self, record: EpisodeRecord) -> None:
+        self.record = record
+        self._write_header()
+
+    def _write_header(self) -> None:
+        assert self.record is not None
+        _write_atomic(self.dir / "episode.json", self.record.model_dump_json(indent=2))
+
+    def save_screenshot(self, obs: Observation, name: str) -> str:
+        filename = f"{name}.{'jpg' if obs.image_format == 'jpeg' else 'png'}"
+        (self.dir / filename).write_bytes(obs.screenshot)
+        return filename
+
+    def write_step(self, step: StepRecord) -> None:
+        self._steps.write(step.model_dump_json() + "\n")
+        self._steps.flush()
+        if self.record is not None:
+            self.record.steps = step.index
+
+    def finish(self, **outcome: Any) -> EpisodeRecord:
+        assert self.record is not None
+        self.record = self.record.model_copy(
+            update={**outcome, "ended_at": now_iso(), "duration_s": round(time.monotonic() - self._t0, 3)}
+        )
+        self._steps.close()
+        self._write_header()
+        return self.record
+
+
+def read_bundle(directory: Path) -> tuple[EpisodeRecord, list[StepRecord]]:
+    """Load a bundle, tolerating a truncated last line (a crash mid-write)."""
+    record = EpisodeRecord.model_validate_json((directory / "episode.json").read_text(encoding="utf-8"))
+    steps: list[StepRecord] = []
+    path = directory / "steps.jsonl"
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            try:
+                steps.append(StepRecord.model_validate(json.loads(line)))
+            except (json.JSONDecodeError, ValueError):
+                break
+    return record, steps

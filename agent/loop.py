@@ -1,0 +1,261 @@
+"""The agent loop: observe -> decide -> validate -> execute -> record, until the episode ends.
+
+The loop is the contract keeper: whatever a policy returns (garbage, exceptions, silence) becomes a
+recorded step with an error, the error is visible to the next decision, and only N consecutive
+failures end the episode. The bundle is written as the episode runs; an exception inside the loop
+closes it with status "aborted" and re-raises, leaving every finished step on disk.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.episode import (
+    SECRET_MASK,
+    EpisodeRecord,
+    EpisodeRecorder,
+    EpisodeSpec,
+    EpisodeStatus,
+    ObservationRecord,
+    StepRecord,
+    new_bundle_dir,
+    now_iso,
+)
+from agent.policy import Decision, Policy
+from env import ActionResult, Env, EnvError, Observation
+from tools import REGISTRY, TERMINAL_ACTIONS, ActionBase, Answer, Finish, ToolValidationError
+
+
+class AgentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    out_dir: Path = Field(Path("runs"), description="bundles are created under this folder")
+    max_consecutive_failures: int = Field(3, ge=1, description="failed steps in a row that end the episode")
+    step_time_limit_s: float = Field(120.0, gt=0, description="cap on one decision")
+    record_secrets: bool = Field(False, description="keep text typed into password fields")
+    write_report: bool = True
+
+
+class EpisodeResult(BaseModel):
+    """What ``Agent.run`` returns."""
+
+    status: EpisodeStatus
+    success: bool
+    reward: float
+    steps: int
+    bundle: Path
+    answer: str | None = None
+    detail: str | None = None
+    error: str | None = None
+
+    @property
+    def outcome(self) -> str:
+        return "success" if self.success else "failure"
+
+
+def _framework_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("pixelpilot")
+    except Exception:  # noqa: BLE001 - running from a source tree
+        return "0+unknown"
+
+
+class Agent:
+    """Runs episodes of one policy in one environment."""
+
+    def __init__(self, env: Env, policy: Policy, config: AgentConfig | None = None) -> None:
+        self.env = env
+        self.policy = policy
+        self.config = config or AgentConfig()
+        self._executor = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="decide")
+        #: Called with each StepRecord right after it is written (the CLI prints a line per step).
+        self.on_step: Callable[[StepRecord], None] | None = None
+
+    def run(self, spec: EpisodeSpec, *, bundle_dir: Path | None = None) -> EpisodeResult:
+        bundle = bundle_dir or new_bundle_dir(self.config.out_dir, spec.id)
+        recorder = EpisodeRecorder(bundle)
+        recorder.start(
+            EpisodeRecord(
+                id=bundle.name, task=spec.model_dump(mode="json"), policy=self.policy.describe(),
+                env={"kind": self.env.kind}, config=self.config.model_dump(mode="json"),
+                started_at=now_iso(), framework_version=_framework_version(),
+            )
+        )
+        logger.info("episode {} -> {}", spec.id, bundle)
+        try:
+            outcome = self._run(spec, recorder)
+        except BaseException as exc:
+            recorder.finish(status="aborted", success=False, reward=0.0, error=f"{type(exc).__name__}: {exc}")
+            self._report(bundle)
+            raise
+        record = recorder.finish(**outcome)
+        self._report(bundle)
+        return EpisodeResult(
+            status=record.status, success=bool(record.success), reward=record.reward or 0.0, steps=record.steps,
+            bundle=bundle, answer=record.answer, detail=record.detail, error=record.error,
+        )
+
+    def _report(self, bundle: Path) -> None:
+        if not self.config.write_report:
+            return
+        from agent.report import write_report
+
+        try:
+            write_report(bundle)
+        except Exception as exc:  # noqa: BLE001 - a report bug must not lose the episode's result
+            logger.warning("report for {} failed: {}", bundle, exc)
+
+    # ------------------------------------------------------------------ the loop
+    def _run(self, spec: EpisodeSpec, recorder: EpisodeRecorder) -> dict[str, Any]:
+        try:
+            self.env.reset(spec.start, artifacts_dir=recorder.dir)
+        except EnvError as exc:
+            return {"status": "env_error", "success": False, "reward": 0.0, "error": str(exc)}
+        assert recorder.record is not None
+        recorder.record.env = self.env.info()
+        self.policy.reset(spec)
+        history: list[StepRecord] = []
+        status: EpisodeStatus = "max_steps"
+        failures = 0
+        answer: str | None = None
+        declared: str | None = None
+        deadline = time.monotonic() + spec.time_limit_s
+        for index in range(1, spec.max_steps + 1):
+            if time.monotonic() >= deadline:
+                status = "time_limit"
+                break
+            try:
+                step, action, result = self._step(index, spec, recorder, history, deadline)
+            except EnvError as exc:
+                return {"status": "env_error", "success": False, "reward": 0.0, "error": str(exc),
+                        "steps": len(history)}
+            history.append(step)
+            failures = failures + 1 if step.error else 0
+            if action is not None and result is not None and result.ok and action.action in TERMINAL_ACTIONS:  # type: ignore[attr-defined]
+                if isinstance(action, Answer):
+                    answer = action.text
+                elif isinstance(action, Finish):
+                    declared = action.status
+                status = "finished"
+                break
+            if failures >= self.config.max_consecutive_failures:
+                status = "error"
+                break
+        evaluation = self.env.evaluate(spec.success, answer=answer, declared=declared)
+        try:
+            recorder.save_screenshot(self.env.observe(), "final")
+        except EnvError as exc:
+            logger.debug("no final screenshot: {}", exc)
+        last_error = next((s.error for s in reversed(history) if s.error), None)
+        return {
+            "status": status, "success": evaluation.success, "reward": evaluation.reward,
+            "detail": evaluation.detail, "answer": answer,
+            "error": last_error if status == "error" else None,
+        }
+
+    def _step(
+        self, index: int, spec: EpisodeSpec, recorder: EpisodeRecorder, history: list[StepRecord], deadline: float
+    ) -> tuple[StepRecord, ActionBase | None, ActionResult | None]:
+        started = now_iso()
+        t0 = time.perf_counter()
+        obs = self.env.observe()
+        t1 = time.perf_counter()
+        decision, timeout = self._decide(spec.instruction, obs, history, deadline)
+        t2 = time.perf_counter()
+
+        action: ActionBase | None = None
+        result: ActionResult | None = None
+        error: str | None = None
+        kind: str | None = None
+        proposed: Any = None
+        if timeout:
+            error, kind = decision.parse_error, "timeout"
+        elif decision.parse_error:
+            error, kind = decision.parse_error, "parse"
+        elif decision.action is None:
+            error, kind = "the policy proposed no action", "policy"
+        else:
+            try:
+                action = REGISTRY.validate(decision.action)
+            except ToolValidationError as exc:
+                error, kind = str(exc), "validation"
+                proposed = _jsonable(decision.action)
+        if action is not None:
+            result = self.env.execute(action, obs.geometry)
+            if not result.ok:
+                error, kind = result.error, "execution"
+        t3 = time.perf_counter()
+
+        shot = recorder.save_screenshot(obs, f"step_{index:04d}")
+        step = StepRecord(
+            index=index, started_at=started, observation=ObservationRecord.of(obs, shot),
+            raw_output=decision.raw_output, action=action.model_dump(mode="json") if action else None,
+            proposed=proposed, error=error, error_kind=kind,  # type: ignore[arg-type]
+            result=result.model_dump(mode="json") if result else None, policy=decision.metadata,
+            timings_ms={"capture": _ms(t1 - t0), "decide": _ms(t2 - t1), "execute": _ms(t3 - t2)},
+        )
+        if result is not None and result.sensitive and not self.config.record_secrets:
+            step = _mask_secret(step)
+        step.timings_ms["record"] = _ms(time.perf_counter() - t3)
+        recorder.write_step(step)
+        if self.on_step is not None:
+            self.on_step(step)
+        logger.debug("step {} {} {}", index, step.action, error or "")
+        return step, action, result
+
+    def _decide(
+        self, instruction: str, obs: Observation, history: list[StepRecord], deadline: float
+    ) -> tuple[Decision, bool]:
+        """Ask the policy, bounded by the step limit; exceptions become parse errors, not crashes."""
+        limit = max(0.001, min(self.config.step_time_limit_s, deadline - time.monotonic()))
+        future = self._executor.submit(self.policy.decide, instruction, obs, list(history))
+        try:
+            decision = future.result(timeout=limit)
+        except cf.TimeoutError:
+            # The stuck call keeps its thread; later steps get a fresh one.
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="decide")
+            return Decision(parse_error=f"the policy did not answer within {limit:.1f}s"), True
+        except Exception as exc:  # noqa: BLE001 - a policy bug is recorded, the loop goes on
+            logger.opt(exception=exc).debug("policy raised")
+            return Decision(parse_error=f"policy raised {type(exc).__name__}: {exc}"), False
+        if not isinstance(decision, Decision):
+            return Decision(parse_error=f"policy returned {type(decision).__name__}, not a Decision"), False
+        return decision, False
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 2)
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _mask_secret(step: StepRecord) -> StepRecord:
+    """Replace the typed secret everywhere it appears in the record (action, raw output, prompt)."""
+    secret = (step.action or {}).get("text") or ""
+    action = {**(step.action or {}), "text": SECRET_MASK}
+    raw, policy = step.raw_output, step.policy
+    if secret:
+        raw = raw.replace(secret, SECRET_MASK) if raw else raw
+        escaped = json.dumps(secret)[1:-1]
+        policy = json.loads(json.dumps(policy).replace(escaped, SECRET_MASK))
+    return step.model_copy(update={"action": action, "raw_output": raw, "policy": policy, "masked": True})

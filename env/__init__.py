@@ -1,0 +1,33 @@
+"""Environment adapters (browser, Android) and the coordinate contract."""
+
+from env.base import ActionResult, Env, EnvError, Observation
+from env.geometry import ScreenGeometry, out_of_bounds
+from env.spec import (
+    AnswerCheck,
+    Evaluation,
+    JsCheck,
+    NoCheck,
+    StartSpec,
+    SuccessCheck,
+    TextCheck,
+    UrlCheck,
+    Viewport,
+)
+
+__all__ = [
+    "ActionResult",
+    "AnswerCheck",
+    "Env",
+    "EnvError",
+    "Evaluation",
+    "JsCheck",
+    "NoCheck",
+    "Observation",
+    "ScreenGeometry",
+    "StartSpec",
+    "SuccessCheck",
+    "TextCheck",
+    "UrlCheck",
+    "Viewport",
+    "out_of_bounds",
+]

@@ -1,0 +1,391 @@
+"""The browser environment: Playwright driving Chromium.
+
+One browser per env, one fresh context per episode (isolation without a relaunch). Coordinates
+arrive in screenshot px and become CSS px through the observation's ScreenGeometry. After every
+action the env waits until the page is quiet (navigation committed, no requests in flight) but
+never longer than ``settle_timeout_s``, so a chatty page slows an episode down without hanging it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from loguru import logger
+from playwright.sync_api import BrowserContext, Download, Page, Request, Route, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
+from pydantic import BaseModel, ConfigDict, Field
+
+from env.base import ActionResult, Env, EnvError, Observation
+from env.browser.chromium import find_chromium, launch_args
+from env.browser.domains import DomainPolicy
+from env.browser.keys import to_playwright_combo
+from env.geometry import ScreenGeometry
+from env.spec import Evaluation, JsCheck, StartSpec, SuccessCheck, TextCheck, UrlCheck, Viewport
+from tools import (
+    ActionBase,
+    Answer,
+    Back,
+    Click,
+    DoubleClick,
+    Drag,
+    Finish,
+    Key,
+    LongPress,
+    Navigate,
+    RightClick,
+    Scroll,
+    Type,
+    Wait,
+)
+
+_ACTIVE_IS_SECRET = """() => {
+  let el = document.activeElement;
+  while (el && el.shadowRoot && el.shadowRoot.activeElement) el = el.shadowRoot.activeElement;
+  return !!el && el.tagName === 'INPUT' && (el.type || '').toLowerCase() === 'password';
+}"""
+_TWO_FRAMES = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(0))))"
+
+
+class BrowserConfig(BaseModel):
+    """How the browser runs. Task files may override viewport and scale; the CLI overrides both."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    headless: bool = True
+    viewport: Viewport = Viewport(width=1280, height=720)
+    device_scale_factor: float = Field(1.0, gt=0, le=8)
+    chromium_path: str | None = Field(None, description="Chromium binary; default: auto-detect")
+    capture_format: Literal["jpeg", "png"] = Field(
+        "jpeg", description="jpeg q90 is ~2x faster than png on dense pages and keeps text readable"
+    )
+    jpeg_quality: int = Field(90, ge=1, le=100)
+    action_timeout_s: float = Field(10.0, gt=0)
+    navigation_timeout_s: float = Field(30.0, gt=0)
+    settle_timeout_s: float = Field(3.0, ge=0, description="cap on waiting for quiet after an action")
+    locale: str = "en-US"
+    extra_args: tuple[str, ...] = ()
+
+
+class BrowserEnv(Env):
+    """Chromium through Playwright. Acts on the newest open page (follows popups and new tabs)."""
+
+    kind = "browser"
+    supported_actions = frozenset(
+        {"click", "double_click", "right_click", "long_press", "drag", "type", "key", "scroll",
+         "navigate", "back", "wait", "answer", "finish"}
+    )
+
+    def __init__(self, config: BrowserConfig | None = None) -> None:
+        self.config = config or BrowserConfig()
+        self._pw: Any = None
+        self._browser: Any = None
+        self._context: BrowserContext | None = None
+        self._pages: list[Page] = []
+        self._pending: set[Request] = set()
+        self._blocked: list[str] = []
+        self._downloads: list[Download] = []
+        self._policy = DomainPolicy([], allow_file=True)
+        self._artifacts: Path | None = None
+        self._geometry: tuple[Viewport, float] = (self.config.viewport, self.config.device_scale_factor)
+
+    # ----------------------------------------------------------------- lifecycle
+    def _ensure_browser(self) -> None:
+        if self._browser is not None and self._browser.is_connected():
+            return
+        path = find_chromium(self.config.chromium_path)
+        self._pw = self._pw or sync_playwright().start()
+        try:
+            self._browser = self._pw.chromium.launch(
+                executable_path=path,
+                headless=self.config.headless,
+                args=launch_args(self.config.extra_args),
+                chromium_sandbox=False,
+            )
+        except PlaywrightError as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise EnvError(f"could not launch Chromium ({path or 'Playwright managed'}): {first}") from None
+        logger.debug("launched Chromium {} from {}", self._browser.version, path or "playwright")
+
+    def reset(self, start: StartSpec, *, artifacts_dir: Path | None = None) -> None:
+        if not start.url:
+            raise EnvError("a browser task needs start.url")
+        self._ensure_browser()
+        self._close_context()
+        viewport = start.viewport or self.config.viewport
+        dsf = start.device_scale_factor or self.config.device_scale_factor
+        self._geometry = (viewport, dsf)
+        self._artifacts = artifacts_dir
+        self._policy = DomainPolicy(start.allowed_domains, allow_file=start.url.startswith("file:"))
+        ctx = self._browser.new_context(
+            viewport={"width": viewport.width, "height": viewport.height},
+            device_scale_factor=dsf,
+            accept_downloads=True,
+            locale=self.config.locale,
+        )
+        ctx.set_default_timeout(self.config.action_timeout_s * 1000)
+        ctx.set_default_navigation_timeout(self.config.navigation_timeout_s * 1000)
+        # Route only what the policy can block: every request costs a round trip when routed.
+        if self._policy.restricts_hosts:
+            ctx.route("**/*", self._route)
+        elif not self._policy.allow_file:
+            ctx.route("file://**", self._route)
+        ctx.on("page", self._on_page)
+        ctx.on("request", lambda r: self._pending.add(r))
+        ctx.on("requestfinished", lambda r: self._pending.discard(r))
+        ctx.on("requestfailed", lambda r: self._pending.discard(r))
+        self._context = ctx
+        page = ctx.new_page()
+        try:
+            response = page.goto(start.url, wait_until="load")
+        except PlaywrightError as exc:
+            raise EnvError(f"cannot open start URL {start.url}: {_short(exc)}") from None
+        if response is not None and response.status >= 400:
+            raise EnvError(f"start URL {start.url} answered HTTP {response.status}")
+        self._settle(time.monotonic() + self.config.settle_timeout_s)
+
+    def _close_context(self) -> None:
+        if self._context is not None:
+            try:
+                self._context.close()
+            except PlaywrightError:
+                pass
+        self._context = None
+        self._pages = []
+        self._pending = set()
+        self._blocked = []
+        self._downloads = []
+
+    def close(self) -> None:
+        self._close_context()
+        for closer in (lambda: self._browser and self._browser.close(), lambda: self._pw and self._pw.stop()):
+            try:
+                closer()
+            except Exception:  # noqa: BLE001 - closing a dead browser must not mask the real error
+                pass
+        self._browser = None
+        self._pw = None
+
+    # ----------------------------------------------------------------- events
+    def _on_page(self, page: Page) -> None:
+        self._pages.append(page)
+        page.on("close", lambda p: self._pages.remove(p) if p in self._pages else None)
+        page.on("download", lambda d: self._downloads.append(d))
+
+    def _route(self, route: Route, request: Request) -> None:
+        if request.is_navigation_request() and (why := self._policy.why_blocked(request.url)):
+            self._blocked.append(f"navigation to {request.url} blocked: {why}")
+            route.abort("blockedbyclient")
+        else:
+            route.fallback()
+
+    @property
+    def page(self) -> Page:
+        if not self._pages:
+            raise EnvError("no open page (the last tab was closed)")
+        return self._pages[-1]
+
+    # ----------------------------------------------------------------- observe
+    def observe(self) -> Observation:
+        page = self.page
+        viewport, dsf = self._geometry
+        try:
+            kwargs: dict[str, Any] = {"type": self.config.capture_format, "caret": "initial",
+                                      "timeout": self.config.action_timeout_s * 1000}
+            if self.config.capture_format == "jpeg":
+                kwargs["quality"] = self.config.jpeg_quality
+            data = page.screenshot(**kwargs)
+            title = page.title()
+        except PlaywrightError as exc:
+            raise EnvError(f"screenshot failed: {_short(exc)}") from None
+        width, height = _image_size(data)
+        geometry = ScreenGeometry(
+            width=width, height=height, device_scale_factor=dsf,
+            viewport_width=viewport.width, viewport_height=viewport.height,
+        )
+        return Observation(
+            screenshot=data, image_format=self.config.capture_format, geometry=geometry,
+            url=page.url, title=title,
+        )
+
+    # ----------------------------------------------------------------- act
+    def _execute(self, action: ActionBase, geometry: ScreenGeometry) -> ActionResult:
+        pages_before = list(self._pages)
+        self._blocked.clear()
+        result = ActionResult()
+        try:
+            result = self._dispatch(action, geometry) or result
+        except PlaywrightError as exc:
+            return ActionResult.failure(f"{action.action} failed: {_short(exc)}")  # type: ignore[attr-defined]
+        self._settle(time.monotonic() + self.config.settle_timeout_s)
+        new_pages = [p for p in self._pages if p not in pages_before]
+        if new_pages:
+            result.info["switched_to"] = new_pages[-1].url
+        if self._downloads:
+            result.info["downloads"] = self._save_downloads()
+        if self._blocked:
+            return ActionResult(ok=False, error="; ".join(self._blocked), info=result.info,
+                                sensitive=result.sensitive)
+        return result
+
+    def _dispatch(self, action: ActionBase, g: ScreenGeometry) -> ActionResult | None:
+        page = self.page
+        mouse = page.mouse
+        if isinstance(action, (Click, DoubleClick, RightClick)):
+            x, y = g.to_input(action.x, action.y)
+            button = "right" if isinstance(action, RightClick) else "left"
+            mouse.click(x, y, button=button, click_count=2 if isinstance(action, DoubleClick) else 1)
+        elif isinstance(action, LongPress):
+            x, y = g.to_input(action.x, action.y)
+            mouse.move(x, y)
+            mouse.down()
+            page.wait_for_timeout(action.duration_ms)
+            mouse.up()
+        elif isinstance(action, Drag):
+            x0, y0 = g.to_input(action.start_x, action.start_y)
+            x1, y1 = g.to_input(action.end_x, action.end_y)
+            mouse.move(x0, y0)
+            mouse.down()
+            mouse.move(x1, y1, steps=12)
+            mouse.up()
+        elif isinstance(action, Type):
+            secret = bool(page.evaluate(_ACTIVE_IS_SECRET))
+            if action.clear:
+                page.keyboard.press("ControlOrMeta+a")
+                page.keyboard.press("Backspace")
+            page.keyboard.type(action.text)
+            if action.press_enter:
+                page.keyboard.press("Enter")
+            return ActionResult(sensitive=secret)
+        elif isinstance(action, Key):
+            try:
+                combo = to_playwright_combo(action.keys)
+                page.keyboard.press(combo)
+            except (ValueError, PlaywrightError) as exc:
+                return ActionResult.failure(f"key {action.keys!r}: {_short(exc)}")
+        elif isinstance(action, Scroll):
+            x, y = g.to_input(action.x, action.y)
+            dist = action.amount / g.device_scale_factor
+            dx, dy = {"up": (0, -dist), "down": (0, dist), "left": (-dist, 0), "right": (dist, 0)}[action.direction]
+            mouse.move(x, y)
+            mouse.wheel(dx, dy)
+            page.evaluate(_TWO_FRAMES)  # wheel scrolling lands asynchronously, on the compositor
+        elif isinstance(action, Navigate):
+            if why := self._policy.why_blocked(action.url):
+                return ActionResult.failure(f"navigation to {action.url} blocked: {why}")
+            try:
+                page.goto(action.url, wait_until="domcontentloaded")
+            except PlaywrightError as exc:
+                if self._blocked:
+                    return None  # reported below as a block, not as a network error
+                return ActionResult.failure(f"navigate to {action.url} failed: {_short(exc)}")
+        elif isinstance(action, Back):
+            if page.go_back(wait_until="domcontentloaded") is None and not self._blocked:
+                return ActionResult(info={"note": "no history entry to go back to"})
+        elif isinstance(action, Wait):
+            page.wait_for_timeout(action.seconds * 1000)
+        elif isinstance(action, (Answer, Finish)):
+            return None
+        else:  # pragma: no cover - supported_actions and this dispatch must agree
+            raise NotImplementedError(action)
+        return None
+
+    def _settle(self, deadline: float) -> None:
+        """Wait for navigation and in-flight requests to finish, up to ``deadline``."""
+        try:
+            self.page.evaluate("0")  # one round trip: lets events the action caused reach us
+        except PlaywrightError:
+            pass  # navigating away: the loop below waits for the new document
+        quiet_since: float | None = None
+        while (now := time.monotonic()) < deadline:
+            pending = [r for r in self._pending if r.resource_type not in ("websocket", "eventsource")]
+            if not pending:
+                if quiet_since is None:
+                    quiet_since = now
+                try:
+                    ready = self.page.evaluate("document.readyState") != "loading"
+                except PlaywrightError:
+                    ready = False
+                if ready:
+                    return
+            else:
+                quiet_since = None
+            try:
+                self.page.wait_for_timeout(15)
+            except (PlaywrightError, EnvError):
+                return
+        logger.debug("settle cap reached with {} requests in flight", len(self._pending))
+
+    def _save_downloads(self) -> list[str]:
+        saved: list[str] = []
+        target = (self._artifacts or Path.cwd()) / "downloads"
+        for download in self._downloads:
+            target.mkdir(parents=True, exist_ok=True)
+            path = target / Path(download.suggested_filename).name
+            try:
+                download.save_as(path)
+                saved.append(str(path))
+            except PlaywrightError as exc:
+                saved.append(f"failed: {_short(exc)}")
+        self._downloads.clear()
+        return saved
+
+    # ----------------------------------------------------------------- evaluate
+    def _evaluate(self, check: SuccessCheck) -> Evaluation:
+        page = self.page
+        try:
+            if isinstance(check, UrlCheck):
+                ok = re.search(check.pattern, page.url) is not None
+                detail = f"url {page.url} vs /{check.pattern}/"
+            elif isinstance(check, TextCheck):
+                text = page.evaluate("() => document.body ? document.body.innerText : ''")
+                ok = check.text in text
+                detail = f"page {'contains' if ok else 'lacks'} {check.text!r}"
+            elif isinstance(check, JsCheck):
+                ok = bool(page.evaluate(check.expression))
+                detail = f"js predicate returned {ok}"
+            else:  # pragma: no cover
+                raise NotImplementedError(check)
+        except PlaywrightError as exc:
+            return Evaluation(success=False, reward=0.0, detail=f"check failed: {_short(exc)}")
+        return Evaluation(success=ok, reward=float(ok), detail=detail)
+
+    def info(self) -> dict[str, Any]:
+        viewport, dsf = self._geometry
+        return {
+            "kind": self.kind,
+            "browser": f"Chromium {self._browser.version}" if self._browser else None,
+            "viewport": viewport.model_dump(),
+            "device_scale_factor": dsf,
+            "capture": f"{self.config.capture_format}"
+            + (f" q{self.config.jpeg_quality}" if self.config.capture_format == "jpeg" else ""),
+            "headless": self.config.headless,
+        }
+
+
+def _short(exc: BaseException) -> str:
+    """Playwright errors carry multi-line call logs; the first line is the message."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return re.sub(r"^\w+\.\w+: ", "", first)
+
+
+def _image_size(data: bytes) -> tuple[int, int]:
+    """Width/height from the PNG or JPEG header, without decoding the pixels."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    i = 2
+    while i < len(data):
+        if data[i] != 0xFF:
+            i += 1
+            continue
+        marker = data[i + 1]
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+            return int.from_bytes(data[i + 7 : i + 9], "big"), int.from_bytes(data[i + 5 : i + 7], "big")
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+    raise ValueError("not a PNG or JPEG image")

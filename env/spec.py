@@ -1,0 +1,84 @@
+"""How an episode starts and how its success is checked: the env-level half of a task.
+
+tasks/ composes these into task files; the agent passes them to the env. They live here because
+only the environment can carry them out (open a URL, read the page, query the UI hierarchy).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Viewport(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    width: int = Field(gt=0, le=16384)
+    height: int = Field(gt=0, le=16384)
+
+    @classmethod
+    def parse(cls, text: str) -> Viewport:
+        """Parse '1280x720'."""
+        try:
+            w, h = text.lower().split("x")
+            return cls(width=int(w), height=int(h))
+        except (ValueError, TypeError):
+            raise ValueError(f"viewport must look like 1280x720, got {text!r}") from None
+
+
+class StartSpec(BaseModel):
+    """Where an episode starts. Browser: a URL (and screen); Android: an app or activity."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = None
+    app: str | None = Field(None, description="Android package or app label")
+    activity: str | None = Field(None, description="Android activity, e.g. .MainActivity")
+    viewport: Viewport | None = None
+    device_scale_factor: float | None = Field(None, gt=0, le=8)
+    allowed_domains: list[str] = Field(
+        default_factory=list, description="hosts the agent may navigate to; empty means any"
+    )
+
+
+class UrlCheck(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["url"] = "url"
+    pattern: str = Field(description="regular expression searched in the current URL")
+
+
+class TextCheck(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["text"] = "text"
+    text: str = Field(min_length=1, description="substring of the page's visible text")
+
+
+class JsCheck(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["js"] = "js"
+    expression: str = Field(min_length=1, description="JS function or expression; truthy = success")
+
+
+class AnswerCheck(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["answer"] = "answer"
+    pattern: str = Field(description="regular expression the agent's answer must match")
+
+
+class NoCheck(BaseModel):
+    """No check: success is what the agent declared with finish."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["none"] = "none"
+
+
+SuccessCheck = Annotated[
+    Union[UrlCheck, TextCheck, JsCheck, AnswerCheck, NoCheck], Field(discriminator="type")
+]
+
+
+class Evaluation(BaseModel):
+    success: bool
+    reward: float
+    detail: str = ""
