@@ -53,8 +53,11 @@ def _setup_logging(verbose: bool) -> None:
 def _step_line(step: StepRecord) -> None:
     action = step.action or {}
     name = action.get("action", "—")
-    args = " ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
-                    for k, v in action.items() if k != "action")
+    args = " ".join(
+        f"{k}={v!r}" if isinstance(v, str) else f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in action.items()
+        if k != "action"
+    )
     ms = sum(step.timings_ms.values())
     status = f"[red]✗ {step.error_kind}: {step.error}[/]" if step.error else "[green]✓[/]"
     out.print(f"[dim]{step.index:>3}[/] [bold]{name}[/] {args} {status} [dim]{ms:.0f} ms[/]", soft_wrap=True)
@@ -64,13 +67,19 @@ def _step_line(step: StepRecord) -> None:
 def run(
     task_file: Annotated[Path, typer.Argument(help="task file (YAML or JSON)")],
     policy: Annotated[PolicyKind, typer.Option(help="who decides the actions")] = PolicyKind.scripted,
-    script: Annotated[Path | None, typer.Option(help="actions to replay (JSONL/YAML); default: the task's solution")] = None,
+    script: Annotated[
+        Path | None, typer.Option(help="actions to replay (JSONL/YAML); default: the task's solution")
+    ] = None,
     headed: Annotated[bool, typer.Option("--headed", help="show the browser window")] = False,
     out_dir: Annotated[Path, typer.Option("--out", help="bundles are written under this folder")] = Path("runs"),
     viewport: Annotated[str | None, typer.Option(help="viewport in CSS px, e.g. 1280x720")] = None,
     scale: Annotated[float | None, typer.Option(help="device scale factor, e.g. 2 for HiDPI")] = None,
-    allow_domain: Annotated[list[str] | None, typer.Option("--allow-domain", help="domain the agent may reach (repeatable)")] = None,
-    record_secrets: Annotated[bool, typer.Option("--record-secrets", help="keep text typed into password fields")] = False,
+    allow_domain: Annotated[
+        list[str] | None, typer.Option("--allow-domain", help="domain the agent may reach (repeatable)")
+    ] = None,
+    record_secrets: Annotated[
+        bool, typer.Option("--record-secrets", help="keep text typed into password fields")
+    ] = False,
     max_steps: Annotated[int | None, typer.Option(min=1, help="override the task's max_steps")] = None,
     chromium: Annotated[str | None, typer.Option(help="Chromium binary (default: auto-detect)")] = None,
     capture: Annotated[CaptureFormat, typer.Option(help="screenshot encoding")] = CaptureFormat.jpeg,
@@ -88,12 +97,17 @@ def run(
         fail(str(exc))
     if scale is not None and not 0 < scale <= 8:
         fail(f"--scale must be in (0, 8], got {scale:g}")
-    start: StartSpec = task.start.model_copy(update={
-        k: v for k, v in {
-            "viewport": vp, "device_scale_factor": scale,
-            "allowed_domains": [*task.start.allowed_domains, *(allow_domain or [])] or None,
-        }.items() if v is not None
-    })
+    start: StartSpec = task.start.model_copy(
+        update={
+            k: v
+            for k, v in {
+                "viewport": vp,
+                "device_scale_factor": scale,
+                "allowed_domains": [*task.start.allowed_domains, *(allow_domain or [])] or None,
+            }.items()
+            if v is not None
+        }
+    )
     spec = task.to_spec().model_copy(update={"start": start, **({"max_steps": max_steps} if max_steps else {})})
     if spec.env != "browser":
         fail(f"{task_file}: env {spec.env!r} is not available in this build; use a browser task")
@@ -108,7 +122,7 @@ def run(
 
     config = BrowserConfig(headless=not headed, chromium_path=chromium, capture_format=capture.value)
     agent_config = AgentConfig(out_dir=out_dir, record_secrets=record_secrets)
-    out.print(f"[bold]{spec.id}[/]: {spec.instruction}")
+    out.print(f"[bold]{spec.id}[/]: {spec.instruction}", soft_wrap=True)
     try:
         with BrowserEnv(config) as env:
             agent = Agent(env, pol, agent_config)
@@ -117,13 +131,16 @@ def run(
     except (EnvError, FileNotFoundError) as exc:
         fail(str(exc))
     if result.status == "env_error" and result.steps == 0:
-        err.print(f"[dim]bundle: {result.bundle}[/]")
+        err.print(f"[dim]bundle: {result.bundle}[/]", soft_wrap=True)
         fail(result.error or "the environment failed to start")
     colour = "green" if result.success else "red"
-    out.print(f"[bold {colour}]{result.outcome}[/] ({result.status}, {result.steps} steps"
-              f"{', ' + result.detail if result.detail else ''})")
-    out.print(f"bundle: {result.bundle}")
-    out.print(f"report: {result.bundle / 'report.html'}")
+    out.print(
+        f"[bold {colour}]{result.outcome}[/] ({result.status}, {result.steps} steps"
+        f"{', ' + result.detail if result.detail else ''})",
+        soft_wrap=True,
+    )
+    out.print(f"bundle: {result.bundle}", soft_wrap=True)
+    out.print(f"report: {result.bundle / 'report.html'}", soft_wrap=True)
 
 
 @app.command()
@@ -135,7 +152,7 @@ def report(bundle: Annotated[Path, typer.Argument(help="an episode bundle folder
         path = write_report(bundle)
     except ValueError as exc:
         fail(f"{bundle}: unreadable bundle: {str(exc).splitlines()[0]}")
-    out.print(str(path))
+    out.print(str(path), soft_wrap=True)
 
 
 @app.command()

@@ -72,9 +72,16 @@ class ObservationRecord(BaseModel):
     def of(cls, obs: Observation, filename: str) -> ObservationRecord:
         g = obs.geometry
         return cls(
-            screenshot=filename, image_format=obs.image_format, width=g.width, height=g.height,
-            device_scale_factor=g.device_scale_factor, viewport_width=g.viewport_width,
-            viewport_height=g.viewport_height, url=obs.url, title=obs.title, app=obs.app,
+            screenshot=filename,
+            image_format=obs.image_format,
+            width=g.width,
+            height=g.height,
+            device_scale_factor=g.device_scale_factor,
+            viewport_width=g.viewport_width,
+            viewport_height=g.viewport_height,
+            url=obs.url,
+            title=obs.title,
+            app=obs.app,
         )
 
 

@@ -86,9 +86,13 @@ class Agent:
         recorder = EpisodeRecorder(bundle)
         recorder.start(
             EpisodeRecord(
-                id=bundle.name, task=spec.model_dump(mode="json"), policy=self.policy.describe(),
-                env={"kind": self.env.kind}, config=self.config.model_dump(mode="json"),
-                started_at=now_iso(), framework_version=_framework_version(),
+                id=bundle.name,
+                task=spec.model_dump(mode="json"),
+                policy=self.policy.describe(),
+                env={"kind": self.env.kind},
+                config=self.config.model_dump(mode="json"),
+                started_at=now_iso(),
+                framework_version=_framework_version(),
             )
         )
         logger.info("episode {} -> {}", spec.id, bundle)
@@ -101,8 +105,14 @@ class Agent:
         record = recorder.finish(**outcome)
         self._report(bundle)
         return EpisodeResult(
-            status=record.status, success=bool(record.success), reward=record.reward or 0.0, steps=record.steps,
-            bundle=bundle, answer=record.answer, detail=record.detail, error=record.error,
+            status=record.status,
+            success=bool(record.success),
+            reward=record.reward or 0.0,
+            steps=record.steps,
+            bundle=bundle,
+            answer=record.answer,
+            detail=record.detail,
+            error=record.error,
         )
 
     def _report(self, bundle: Path) -> None:
@@ -137,8 +147,13 @@ class Agent:
             try:
                 step, action, result = self._step(index, spec, recorder, history, deadline)
             except EnvError as exc:
-                return {"status": "env_error", "success": False, "reward": 0.0, "error": str(exc),
-                        "steps": len(history)}
+                return {
+                    "status": "env_error",
+                    "success": False,
+                    "reward": 0.0,
+                    "error": str(exc),
+                    "steps": len(history),
+                }
             history.append(step)
             failures = failures + 1 if step.error else 0
             if action is not None and result is not None and result.ok and action.action in TERMINAL_ACTIONS:  # type: ignore[attr-defined]
@@ -158,8 +173,11 @@ class Agent:
             logger.debug("no final screenshot: {}", exc)
         last_error = next((s.error for s in reversed(history) if s.error), None)
         return {
-            "status": status, "success": evaluation.success, "reward": evaluation.reward,
-            "detail": evaluation.detail, "answer": answer,
+            "status": status,
+            "success": evaluation.success,
+            "reward": evaluation.reward,
+            "detail": evaluation.detail,
+            "answer": answer,
             "error": last_error if status == "error" else None,
         }
 
@@ -198,10 +216,16 @@ class Agent:
 
         shot = recorder.save_screenshot(obs, f"step_{index:04d}")
         step = StepRecord(
-            index=index, started_at=started, observation=ObservationRecord.of(obs, shot),
-            raw_output=decision.raw_output, action=action.model_dump(mode="json") if action else None,
-            proposed=proposed, error=error, error_kind=kind,  # type: ignore[arg-type]
-            result=result.model_dump(mode="json") if result else None, policy=decision.metadata,
+            index=index,
+            started_at=started,
+            observation=ObservationRecord.of(obs, shot),
+            raw_output=decision.raw_output,
+            action=action.model_dump(mode="json") if action else None,
+            proposed=proposed,
+            error=error,
+            error_kind=kind,  # type: ignore[arg-type]
+            result=result.model_dump(mode="json") if result else None,
+            policy=decision.metadata,
             timings_ms={"capture": _ms(t1 - t0), "decide": _ms(t2 - t1), "execute": _ms(t3 - t2)},
         )
         if result is not None and result.sensitive and not self.config.record_secrets:

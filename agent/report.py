@@ -38,8 +38,9 @@ def _pre(value: Any) -> str:
 
 def _step_html(step: StepRecord) -> str:
     obs = step.observation
-    overlay = action_svg(step.action or (step.proposed if isinstance(step.proposed, dict) else None),
-                         obs.width, obs.height)
+    overlay = action_svg(
+        step.action or (step.proposed if isinstance(step.proposed, dict) else None), obs.width, obs.height
+    )
     timings = " · ".join(f"{k} {v:.0f} ms" for k, v in step.timings_ms.items())
     rows = [
         f"<tr><td>screen</td><td>{obs.width}×{obs.height} px @ scale {obs.device_scale_factor:g}</td></tr>",
@@ -74,7 +75,8 @@ def render_report(bundle: Path) -> str:
     if record.status == "running":
         badge = '<span class="badge warn">incomplete</span>'
     else:
-        badge = f'<span class="badge {"ok" if record.success else "bad"}">{"success" if record.success else "failure"}</span>'
+        cls, word = ("ok", "success") if record.success else ("bad", "failure")
+        badge = f'<span class="badge {cls}">{word}</span>'
     meta = [
         f"<span>status: {escape(record.status)}</span>",
         f"<span>steps: {len(steps)}</span>",
@@ -87,13 +89,15 @@ def render_report(bundle: Path) -> str:
     if record.answer is not None:
         extra += f"<p>answer: {escape(record.answer)}</p>"
     if record.error:
-        extra += f'<p>error: {escape(record.error)}</p>'
+        extra += f"<p>error: {escape(record.error)}</p>"
     if record.detail:
         extra += f"<p>check: {escape(record.detail)}</p>"
     final = next((p.name for p in (bundle / "final.jpg", bundle / "final.png") if p.exists()), None)
     final_html = (
         f'<section class="step" id="final"><div class="shot"><img src="{final}" alt="final screen"></div>'
-        "<div><h2>Final screen</h2></div></section>" if final else ""
+        "<div><h2>Final screen</h2></div></section>"
+        if final
+        else ""
     )
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"

@@ -29,8 +29,13 @@ class ScriptError(ValueError):
 class ScriptedPolicy(Policy):
     name = "scripted"
 
-    def __init__(self, actions: Iterable[ActionBase | Mapping[str, Any]], *, coords: CoordSpace = "screenshot",
-                 source: str | None = None) -> None:
+    def __init__(
+        self,
+        actions: Iterable[ActionBase | Mapping[str, Any]],
+        *,
+        coords: CoordSpace = "screenshot",
+        source: str | None = None,
+    ) -> None:
         self.actions: list[ActionBase] = []
         for i, item in enumerate(actions, 1):
             try:

@@ -73,9 +73,7 @@ class NoCheck(BaseModel):
     type: Literal["none"] = "none"
 
 
-SuccessCheck = Annotated[
-    Union[UrlCheck, TextCheck, JsCheck, AnswerCheck, NoCheck], Field(discriminator="type")
-]
+SuccessCheck = Annotated[Union[UrlCheck, TextCheck, JsCheck, AnswerCheck, NoCheck], Field(discriminator="type")]
 
 
 class Evaluation(BaseModel):

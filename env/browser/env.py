@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from loguru import logger
-from playwright.sync_api import BrowserContext, Download, Page, Request, Route, sync_playwright
+from playwright.sync_api import BrowserContext, ConsoleMessage, Download, Page, Request, Route, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -65,6 +65,12 @@ class BrowserConfig(BaseModel):
     action_timeout_s: float = Field(10.0, gt=0)
     navigation_timeout_s: float = Field(30.0, gt=0)
     settle_timeout_s: float = Field(3.0, ge=0, description="cap on waiting for quiet after an action")
+    settle_quiet_s: float = Field(
+        0.15,
+        ge=0,
+        description="how long the page must stay quiet before an action counts as settled; "
+        "catches navigations a script starts shortly after a click",
+    )
     locale: str = "en-US"
     extra_args: tuple[str, ...] = ()
 
@@ -74,8 +80,21 @@ class BrowserEnv(Env):
 
     kind = "browser"
     supported_actions = frozenset(
-        {"click", "double_click", "right_click", "long_press", "drag", "type", "key", "scroll",
-         "navigate", "back", "wait", "answer", "finish"}
+        {
+            "click",
+            "double_click",
+            "right_click",
+            "long_press",
+            "drag",
+            "type",
+            "key",
+            "scroll",
+            "navigate",
+            "back",
+            "wait",
+            "answer",
+            "finish",
+        }
     )
 
     def __init__(self, config: BrowserConfig | None = None) -> None:
@@ -173,11 +192,22 @@ class BrowserEnv(Env):
         self._pages.append(page)
         page.on("close", lambda p: self._pages.remove(p) if p in self._pages else None)
         page.on("download", lambda d: self._downloads.append(d))
+        page.on("console", self._on_console)
+
+    def _on_console(self, message: ConsoleMessage) -> None:
+        # Chromium itself refuses file:// links from web pages; surface that as a block too.
+        if message.type == "error" and message.text.startswith("Not allowed to load local resource:"):
+            url = message.text.split(":", 1)[1].strip()
+            self._blocked.append(
+                f"navigation to {url} blocked: file:// URLs are allowed only for tasks that start on a local file"
+            )
 
     def _route(self, route: Route, request: Request) -> None:
         if request.is_navigation_request() and (why := self._policy.why_blocked(request.url)):
             self._blocked.append(f"navigation to {request.url} blocked: {why}")
-            route.abort("blockedbyclient")
+            # 204 No Content cancels a navigation and leaves the current page in place, where an
+            # abort would replace it with Chromium's error page.
+            route.fulfill(status=204, body="")
         else:
             route.fallback()
 
@@ -192,22 +222,35 @@ class BrowserEnv(Env):
         page = self.page
         viewport, dsf = self._geometry
         try:
-            kwargs: dict[str, Any] = {"type": self.config.capture_format, "caret": "initial",
-                                      "timeout": self.config.action_timeout_s * 1000}
+            kwargs: dict[str, Any] = {
+                "type": self.config.capture_format,
+                "caret": "initial",
+                "timeout": self.config.action_timeout_s * 1000,
+            }
             if self.config.capture_format == "jpeg":
                 kwargs["quality"] = self.config.jpeg_quality
-            data = page.screenshot(**kwargs)
+            try:
+                # Chromium can drop a capture that races a navigation's commit; a retry then succeeds.
+                data = page.screenshot(**{**kwargs, "timeout": min(kwargs["timeout"], 3000)})
+            except PlaywrightError:
+                data = page.screenshot(**kwargs)
             title = page.title()
         except PlaywrightError as exc:
             raise EnvError(f"screenshot failed: {_short(exc)}") from None
         width, height = _image_size(data)
         geometry = ScreenGeometry(
-            width=width, height=height, device_scale_factor=dsf,
-            viewport_width=viewport.width, viewport_height=viewport.height,
+            width=width,
+            height=height,
+            device_scale_factor=dsf,
+            viewport_width=viewport.width,
+            viewport_height=viewport.height,
         )
         return Observation(
-            screenshot=data, image_format=self.config.capture_format, geometry=geometry,
-            url=page.url, title=title,
+            screenshot=data,
+            image_format=self.config.capture_format,
+            geometry=geometry,
+            url=page.url,
+            title=title,
         )
 
     # ----------------------------------------------------------------- act
@@ -226,8 +269,7 @@ class BrowserEnv(Env):
         if self._downloads:
             result.info["downloads"] = self._save_downloads()
         if self._blocked:
-            return ActionResult(ok=False, error="; ".join(self._blocked), info=result.info,
-                                sensitive=result.sensitive)
+            return ActionResult(ok=False, error="; ".join(self._blocked), info=result.info, sensitive=result.sensitive)
         return result
 
     def _dispatch(self, action: ActionBase, g: ScreenGeometry) -> ActionResult | None:
@@ -308,7 +350,7 @@ class BrowserEnv(Env):
                     ready = self.page.evaluate("document.readyState") != "loading"
                 except PlaywrightError:
                     ready = False
-                if ready:
+                if ready and now - quiet_since >= self.config.settle_quiet_s:
                     return
             else:
                 quiet_since = None

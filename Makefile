@@ -1,0 +1,32 @@
+# The two set-up commands a newcomer runs on a fresh clone: `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+EXTRAS ?= dev
+
+.PHONY: setup system demo test lint clean
+
+$(VENV)/.installed-$(EXTRAS): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
+	touch $@
+
+system:
+	bash scripts/ensure-system.sh
+
+setup: $(VENV)/.installed-$(EXTRAS) system
+
+demo: setup
+	$(BIN)/pixelpilot run tasks/examples/login.yaml --out runs
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache
