@@ -9,6 +9,7 @@ never longer than ``settle_timeout_s``, so a chatty page slows an episode down w
 from __future__ import annotations
 
 import re
+import threading
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +23,7 @@ from env.base import ActionResult, Env, EnvError, Observation
 from env.browser.chromium import find_chromium, launch_args
 from env.browser.domains import DomainPolicy
 from env.browser.keys import to_playwright_combo
+from env.browser.watchdog import Watchdog, chromium_descendants
 from env.geometry import ScreenGeometry
 from env.spec import Evaluation, JsCheck, StartSpec, SuccessCheck, TextCheck, UrlCheck, Viewport
 from tools import (
@@ -65,6 +67,9 @@ class BrowserConfig(BaseModel):
     action_timeout_s: float = Field(10.0, gt=0)
     navigation_timeout_s: float = Field(30.0, gt=0)
     settle_timeout_s: float = Field(3.0, ge=0, description="cap on waiting for quiet after an action")
+    hang_timeout_s: float = Field(
+        30.0, ge=0, description="an action or capture taking longer kills the page's renderer (0: never)"
+    )
     settle_quiet_s: float = Field(
         0.15,
         ge=0,
@@ -109,13 +114,15 @@ class BrowserEnv(Env):
         self._policy = DomainPolicy([], allow_file=True)
         self._artifacts: Path | None = None
         self._geometry: tuple[Viewport, float] = (self.config.viewport, self.config.device_scale_factor)
+        self._watchdog = Watchdog(None, 0)
 
     # ----------------------------------------------------------------- lifecycle
     def _ensure_browser(self) -> None:
         if self._browser is not None and self._browser.is_connected():
             return
         path = find_chromium(self.config.chromium_path)
-        self._pw = self._pw or sync_playwright().start()
+        self._pw = self._pw or _acquire_playwright()
+        before = chromium_descendants()
         try:
             self._browser = self._pw.chromium.launch(
                 executable_path=path,
@@ -126,6 +133,8 @@ class BrowserEnv(Env):
         except PlaywrightError as exc:
             first = str(exc).strip().splitlines()[0]
             raise EnvError(f"could not launch Chromium ({path or 'Playwright managed'}): {first}") from None
+        new = chromium_descendants() - before
+        self._watchdog = Watchdog(next(iter(new)) if len(new) == 1 else None, self.config.hang_timeout_s)
         logger.debug("launched Chromium {} from {}", self._browser.version, path or "playwright")
 
     def reset(self, start: StartSpec, *, artifacts_dir: Path | None = None) -> None:
@@ -133,6 +142,7 @@ class BrowserEnv(Env):
             raise EnvError("a browser task needs start.url")
         self._ensure_browser()
         self._close_context()
+        self._watchdog.fired = False
         viewport = start.viewport or self.config.viewport
         dsf = start.device_scale_factor or self.config.device_scale_factor
         self._geometry = (viewport, dsf)
@@ -179,11 +189,13 @@ class BrowserEnv(Env):
 
     def close(self) -> None:
         self._close_context()
-        for closer in (lambda: self._browser and self._browser.close(), lambda: self._pw and self._pw.stop()):
-            try:
-                closer()
-            except Exception:  # noqa: BLE001 - closing a dead browser must not mask the real error
-                pass
+        try:
+            if self._browser is not None:
+                self._browser.close()
+        except Exception:  # noqa: BLE001 - closing a dead browser must not mask the real error
+            pass
+        if self._pw is not None:
+            _release_playwright()
         self._browser = None
         self._pw = None
 
@@ -219,6 +231,8 @@ class BrowserEnv(Env):
 
     # ----------------------------------------------------------------- observe
     def observe(self) -> Observation:
+        if self._watchdog.fired:
+            raise EnvError(f"the page stopped responding for {self.config.hang_timeout_s:g}s and was killed")
         page = self.page
         viewport, dsf = self._geometry
         try:
@@ -229,13 +243,18 @@ class BrowserEnv(Env):
             }
             if self.config.capture_format == "jpeg":
                 kwargs["quality"] = self.config.jpeg_quality
-            try:
-                # Chromium can drop a capture that races a navigation's commit; a retry then succeeds.
-                data = page.screenshot(**{**kwargs, "timeout": min(kwargs["timeout"], 3000)})
-            except PlaywrightError:
-                data = page.screenshot(**kwargs)
-            title = page.title()
+            with self._watchdog.guard("screenshot"):
+                try:
+                    # Chromium can drop a capture that races a navigation's commit; a retry then succeeds.
+                    data = page.screenshot(**{**kwargs, "timeout": min(kwargs["timeout"], 3000)})
+                except PlaywrightError:
+                    if self._watchdog.fired:
+                        raise
+                    data = page.screenshot(**kwargs)
+                title = page.title()
         except PlaywrightError as exc:
+            if self._watchdog.fired:
+                raise EnvError(f"the page stopped responding for {self.config.hang_timeout_s:g}s") from None
             raise EnvError(f"screenshot failed: {_short(exc)}") from None
         width, height = _image_size(data)
         geometry = ScreenGeometry(
@@ -259,10 +278,16 @@ class BrowserEnv(Env):
         self._blocked.clear()
         result = ActionResult()
         try:
-            result = self._dispatch(action, geometry) or result
+            with self._watchdog.guard(action.action):  # type: ignore[attr-defined]
+                result = self._dispatch(action, geometry) or result
+                self._settle(time.monotonic() + self.config.settle_timeout_s)
         except PlaywrightError as exc:
+            if self._watchdog.fired:
+                return ActionResult.failure(
+                    f"the page stopped responding for {self.config.hang_timeout_s:g}s during "
+                    f"{action.action}; its renderer was killed"  # type: ignore[attr-defined]
+                )
             return ActionResult.failure(f"{action.action} failed: {_short(exc)}")  # type: ignore[attr-defined]
-        self._settle(time.monotonic() + self.config.settle_timeout_s)
         new_pages = [p for p in self._pages if p not in pages_before]
         if new_pages:
             result.info["switched_to"] = new_pages[-1].url
@@ -325,6 +350,8 @@ class BrowserEnv(Env):
                 return ActionResult.failure(f"navigate to {action.url} failed: {_short(exc)}")
         elif isinstance(action, Back):
             if page.go_back(wait_until="domcontentloaded") is None and not self._blocked:
+                if page.url == "about:blank":  # the blank tab a fresh page starts on: not a real entry
+                    page.go_forward(wait_until="domcontentloaded")
                 return ActionResult(info={"note": "no history entry to go back to"})
         elif isinstance(action, Wait):
             page.wait_for_timeout(action.seconds * 1000)
@@ -405,6 +432,29 @@ class BrowserEnv(Env):
             + (f" q{self.config.jpeg_quality}" if self.config.capture_format == "jpeg" else ""),
             "headless": self.config.headless,
         }
+
+
+_local = threading.local()
+
+
+def _acquire_playwright() -> Any:
+    """One Playwright driver per thread: the sync API refuses a second one in the same thread,
+    and several envs (e.g. a test's and a benchmark's) may live side by side."""
+    if getattr(_local, "count", 0) == 0:
+        _local.pw = sync_playwright().start()
+        _local.count = 0
+    _local.count += 1
+    return _local.pw
+
+
+def _release_playwright() -> None:
+    _local.count -= 1
+    if _local.count == 0:
+        try:
+            _local.pw.stop()
+        except Exception:  # noqa: BLE001
+            pass
+        _local.pw = None
 
 
 def _short(exc: BaseException) -> str:
