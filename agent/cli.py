@@ -18,6 +18,7 @@ from rich.console import Console
 
 from agent.episode import StepRecord
 from agent.loop import Agent, AgentConfig
+from agent.policy import Policy
 from agent.report import write_report
 from agent.scripted import ScriptedPolicy, ScriptError
 from env import EnvError, StartSpec, Viewport
@@ -32,6 +33,7 @@ err = Console(stderr=True, highlight=False)
 
 class PolicyKind(str, Enum):
     scripted = "scripted"
+    qwen = "qwen"
 
 
 class CaptureFormat(str, Enum):
@@ -66,7 +68,9 @@ def _step_line(step: StepRecord) -> None:
 @app.command()
 def run(
     task_file: Annotated[Path, typer.Argument(help="task file (YAML or JSON)")],
-    policy: Annotated[PolicyKind, typer.Option(help="who decides the actions")] = PolicyKind.scripted,
+    policy: Annotated[
+        PolicyKind | None, typer.Option(help="who decides: scripted, or qwen (default when --model is given)")
+    ] = None,
     script: Annotated[
         Path | None, typer.Option(help="actions to replay (JSONL/YAML); default: the task's solution")
     ] = None,
@@ -83,6 +87,29 @@ def run(
     max_steps: Annotated[int | None, typer.Option(min=1, help="override the task's max_steps")] = None,
     chromium: Annotated[str | None, typer.Option(help="Chromium binary (default: auto-detect)")] = None,
     capture: Annotated[CaptureFormat, typer.Option(help="screenshot encoding")] = CaptureFormat.jpeg,
+    model: Annotated[
+        str | None, typer.Option(help="Qwen2-VL-family model: hub id or folder (local), or served name")
+    ] = None,
+    endpoint: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint, e.g. http://host:8000/v1")] = None,
+    dialect: Annotated[
+        str | None, typer.Option(help="qwen2.5-vl | qwen2-vl | showui (default: from the model id)")
+    ] = None,
+    max_pixels: Annotated[int | None, typer.Option(min=784, help="visual pixel budget (default 1280*28*28)")] = None,
+    min_pixels: Annotated[int | None, typer.Option(min=784, help="minimum visual pixels (default 56*56)")] = None,
+    history: Annotated[int, typer.Option(min=0, help="previous actions shown to the model")] = 8,
+    history_images: Annotated[int, typer.Option(min=0, help="previous screenshots shown to the model")] = 0,
+    max_repairs: Annotated[int, typer.Option(min=0, help="re-asks after unparsable output, per step")] = 2,
+    sample: Annotated[bool, typer.Option("--sample", help="sample instead of greedy decoding")] = False,
+    temperature: Annotated[float, typer.Option(min=0.01, help="sampling temperature (with --sample)")] = 0.7,
+    seed: Annotated[int | None, typer.Option(help="sampling seed")] = None,
+    max_new_tokens: Annotated[int, typer.Option(min=1)] = 256,
+    device: Annotated[str | None, typer.Option(help="local backend device (default cuda if available)")] = None,
+    dtype: Annotated[
+        str | None, typer.Option(help="local backend dtype (default bf16 on CUDA, float32 on CPU)")
+    ] = None,
+    attn: Annotated[str | None, typer.Option(help="attention implementation (eager, sdpa, flash_attention_2)")] = None,
+    api_key_env: Annotated[str, typer.Option(help="env var holding the endpoint's API key")] = "PIXELPILOT_API_KEY",
+    request_timeout: Annotated[float, typer.Option(min=0.1, help="per-request timeout for --endpoint, s")] = 60.0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run one episode of TASK_FILE and write its bundle."""
@@ -112,13 +139,38 @@ def run(
     if spec.env != "browser":
         fail(f"{task_file}: env {spec.env!r} is not available in this build; use a browser task")
 
-    script_path = script or (Path(task.solution) if task.solution else None)
-    if script_path is None:
-        fail("--policy scripted needs --script FILE (the task declares no solution)")
-    try:
-        pol = ScriptedPolicy.from_file(script_path)
-    except ScriptError as exc:
-        fail(str(exc))
+    kind = policy or (PolicyKind.qwen if model or endpoint else PolicyKind.scripted)
+    pol: Policy
+    if kind is PolicyKind.scripted:
+        script_path = script or (Path(task.solution) if task.solution else None)
+        if script_path is None:
+            fail("--policy scripted needs --script FILE (the task declares no solution)")
+        try:
+            pol = ScriptedPolicy.from_file(script_path)
+        except ScriptError as exc:
+            fail(str(exc))
+    else:
+        if not model:
+            fail("--policy qwen needs --model (a hub id or folder, or the served model's name with --endpoint)")
+        pol = _qwen_policy(
+            model,
+            endpoint=endpoint,
+            dialect=dialect,
+            max_pixels=max_pixels,
+            min_pixels=min_pixels,
+            history=history,
+            history_images=history_images,
+            max_repairs=max_repairs,
+            sample=sample,
+            temperature=temperature,
+            seed=seed,
+            max_new_tokens=max_new_tokens,
+            device=device,
+            dtype=dtype,
+            attn=attn,
+            api_key_env=api_key_env,
+            request_timeout=request_timeout,
+        )
 
     config = BrowserConfig(headless=not headed, chromium_path=chromium, capture_format=capture.value)
     agent_config = AgentConfig(out_dir=out_dir, record_secrets=record_secrets)
@@ -141,6 +193,55 @@ def run(
     )
     out.print(f"bundle: {result.bundle}", soft_wrap=True)
     out.print(f"report: {result.bundle / 'report.html'}", soft_wrap=True)
+
+
+def _qwen_policy(
+    model: str,
+    *,
+    endpoint: str | None,
+    dialect: str | None,
+    max_pixels: int | None,
+    min_pixels: int | None,
+    history: int,
+    history_images: int,
+    max_repairs: int,
+    sample: bool,
+    temperature: float,
+    seed: int | None,
+    max_new_tokens: int,
+    device: str | None,
+    dtype: str | None,
+    attn: str | None,
+    api_key_env: str,
+    request_timeout: float,
+) -> Policy:
+    from agent.qwen.backends.base import BackendError, SamplingConfig
+    from agent.qwen.factory import make_policy
+    from agent.qwen.prompt import PromptConfig
+    from agent.qwen.resize import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS
+
+    lo, hi = min_pixels or DEFAULT_MIN_PIXELS, max_pixels or DEFAULT_MAX_PIXELS
+    if lo > hi:
+        fail(f"--min-pixels ({lo}) must not exceed --max-pixels ({hi})")
+    prompt = PromptConfig(min_pixels=lo, max_pixels=hi, history_actions=history, history_images=history_images)
+    sampling = SamplingConfig(do_sample=sample, temperature=temperature, seed=seed, max_new_tokens=max_new_tokens)
+    options: dict[str, object] = (
+        {"api_key_env": api_key_env, "timeout_s": request_timeout}
+        if endpoint
+        else {"device": device, "dtype": dtype, "attn_implementation": attn}
+    )
+    try:
+        return make_policy(
+            model,
+            endpoint=endpoint,
+            dialect=dialect,
+            prompt=prompt,
+            sampling=sampling,
+            max_repairs=max_repairs,
+            **options,
+        )
+    except (BackendError, ValueError) as exc:
+        fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
 
 @app.command()

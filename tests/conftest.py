@@ -12,6 +12,8 @@ import pytest
 
 from env.browser import BrowserConfig, BrowserEnv
 
+pytest_plugins = ["tests.qwen_fixtures"]
+
 PAGES = Path(__file__).parent / "pages"
 EXAMPLES = Path(__file__).resolve().parents[1] / "tasks" / "examples"
 

@@ -1,0 +1,72 @@
+"""Dialects: how each family of Qwen2-VL-based models is prompted, parsed and decoded.
+
+``get_dialect(name)`` gives a (stateless, shareable) dialect; ``infer_dialect(model_id)`` picks the
+name from a Hugging Face model id or a local folder name.
+"""
+
+from __future__ import annotations
+
+from agent.qwen.dialects.base import Dialect, EnvKind, ParsedOutput, ParseError
+from agent.qwen.dialects.qwen2 import Qwen2Dialect
+from agent.qwen.dialects.qwen25 import Qwen25Dialect
+from agent.qwen.dialects.showui import ShowUIDialect
+
+#: name -> dialect class.
+DIALECTS: dict[str, type[Dialect]] = {
+    Qwen25Dialect.name: Qwen25Dialect,
+    Qwen2Dialect.name: Qwen2Dialect,
+    ShowUIDialect.name: ShowUIDialect,
+}
+DEFAULT_DIALECT = Qwen25Dialect.name
+
+_ALIASES = {
+    "qwen25": "qwen2.5-vl",
+    "qwen2_5_vl": "qwen2.5-vl",
+    "qwen2.5": "qwen2.5-vl",
+    "qwen2": "qwen2-vl",
+    "qwen2_vl": "qwen2-vl",
+    "ui-tars": "qwen2-vl",
+}
+
+
+def get_dialect(name: str) -> Dialect:
+    """A dialect by name ('qwen2.5-vl', 'qwen2-vl', 'showui'; case-insensitive, a few aliases)."""
+    key = name.strip().lower()
+    key = _ALIASES.get(key, key)
+    try:
+        return DIALECTS[key]()
+    except KeyError:
+        raise ValueError(f"unknown dialect {name!r}; known dialects: {', '.join(DIALECTS)}") from None
+
+
+def infer_dialect(model_id: str) -> str:
+    """The dialect for a model id or folder name, from the name alone.
+
+    ShowUI -> 'showui'; Qwen2-VL and the agents built on it (UI-TARS 1.0, OS-Atlas) -> 'qwen2-vl';
+    anything else (Qwen2.5-VL, unknown names, local folders) -> 'qwen2.5-vl'. UI-TARS-1.5 is built on
+    Qwen2.5-VL and writes absolute coordinates, which 'qwen2-vl' would misread, so it is not matched.
+    """
+    name = model_id.strip().rstrip("/").lower()
+    flat = name.replace("_", "-")
+    if "showui" in flat:
+        return ShowUIDialect.name
+    if "qwen2.5" in flat or "qwen2-5" in flat or "ui-tars-1.5" in flat or "ui-tars-1-5" in flat:
+        return Qwen25Dialect.name
+    if "qwen2-vl" in flat or "ui-tars" in flat or "uitars" in flat or "os-atlas" in flat:
+        return Qwen2Dialect.name
+    return DEFAULT_DIALECT
+
+
+__all__ = [
+    "DEFAULT_DIALECT",
+    "DIALECTS",
+    "Dialect",
+    "EnvKind",
+    "ParseError",
+    "ParsedOutput",
+    "Qwen2Dialect",
+    "Qwen25Dialect",
+    "ShowUIDialect",
+    "get_dialect",
+    "infer_dialect",
+]

@@ -1,0 +1,64 @@
+"""Building a QwenPolicy from user-facing options (CLI flags, config files).
+
+Keeps the choice of backend and dialect, and the errors a user can act on, in one place.
+"""
+
+from __future__ import annotations
+
+from agent.qwen.backends.base import Backend, BackendError, SamplingConfig
+from agent.qwen.dialects import DIALECTS, infer_dialect
+from agent.qwen.policy import QwenPolicy, QwenPolicyConfig
+from agent.qwen.prompt import PromptConfig
+
+
+def make_backend(
+    model: str,
+    *,
+    endpoint: str | None = None,
+    api_key_env: str = "PIXELPILOT_API_KEY",
+    timeout_s: float = 60.0,
+    device: str | None = None,
+    dtype: str | None = None,
+    attn_implementation: str | None = None,
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
+    check: bool = True,
+) -> Backend:
+    """A served backend when ``endpoint`` is given, else a local transformers one."""
+    if endpoint:
+        from agent.qwen.backends.served import ServedBackend
+
+        backend = ServedBackend(endpoint, model, api_key_env=api_key_env, timeout_s=timeout_s)
+        if check:
+            backend.check()
+        return backend
+    try:
+        from agent.qwen.backends.local import LocalBackend
+    except ImportError as exc:
+        raise BackendError(
+            f"the local backend needs torch and transformers ({exc.name} is missing): "
+            "pip install 'pixelpilot[local]', or serve the model and pass --endpoint"
+        ) from None
+    kwargs = {k: v for k, v in {"min_pixels": min_pixels, "max_pixels": max_pixels}.items() if v is not None}
+    return LocalBackend(model, device=device, dtype=dtype, attn_implementation=attn_implementation, **kwargs)
+
+
+def make_policy(
+    model: str,
+    *,
+    endpoint: str | None = None,
+    dialect: str | None = None,
+    prompt: PromptConfig | None = None,
+    sampling: SamplingConfig | None = None,
+    max_repairs: int = 2,
+    **backend_options: object,
+) -> QwenPolicy:
+    name = dialect or infer_dialect(model)
+    if name not in DIALECTS:
+        raise ValueError(f"unknown dialect {name!r}; known: {', '.join(DIALECTS)}")
+    prompt = prompt or PromptConfig()
+    backend = make_backend(
+        model, endpoint=endpoint, min_pixels=prompt.min_pixels, max_pixels=prompt.max_pixels, **backend_options
+    )  # type: ignore[arg-type]
+    config = QwenPolicyConfig(prompt=prompt, sampling=sampling or SamplingConfig(), max_repairs=max_repairs)
+    return QwenPolicy(backend, name, config)

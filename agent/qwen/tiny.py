@@ -1,0 +1,229 @@
+"""A tiny, randomly initialised Qwen2-VL checkpoint built offline in a few seconds.
+
+Real transformers code paths (chat template, image processor, M-RoPE, vision tower, ``generate``)
+run on it exactly as on Qwen2-VL-7B, only with nonsense weights: tests, benchmarks of framework
+overhead and the learning loop use it where downloading a real checkpoint is not an option.
+What it says is garbage; how many tokens it sees, and where, is not.
+
+torch/transformers/tokenizers are imported inside the function so that importing ``agent.qwen``
+works without the ``local`` extra.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+#: Qwen2-VL's special tokens, in the order (and relative ids) of the real vocabulary (151643...).
+SPECIAL_TOKENS = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
+
+#: The chat template shipped with Qwen/Qwen2-VL-7B-Instruct (chat_template.json), unchanged.
+QWEN2_VL_CHAT_TEMPLATE = (
+    "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}"
+    "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}"
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n"
+    "{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
+    "{% set image_count.value = image_count.value + 1 %}"
+    "{% if add_vision_id %}Picture {{ image_count.value }}: {% endif %}"
+    "<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif content['type'] == 'video' or 'video' in content %}"
+    "{% set video_count.value = video_count.value + 1 %}"
+    "{% if add_vision_id %}Video {{ video_count.value }}: {% endif %}"
+    "<|vision_start|><|video_pad|><|vision_end|>"
+    "{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n"
+    "{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+#: Qwen2's pre-tokenisation regex (tokenization_qwen2.PRETOKENIZE_REGEX).
+_PRETOKENIZE_REGEX = "".join(
+    (
+        r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}""",
+        r"""| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+""",
+    )
+)
+
+#: A few KB of the text an agent prompt and answer are made of: instructions, tool calls, coordinates, CJK.
+_CORPUS = """
+You are a helpful assistant. You are a GUI agent. You are given a task and a screenshot of the screen.
+You need to perform a series of actions to complete the task. Click the button labelled Submit.
+Type the text into the search box, then press Enter. Scroll down to find the settings menu.
+Open the app drawer and launch the Calendar app. Go back to the home screen. Wait for the page to load.
+The task is finished when the confirmation message appears. Answer the question about the page.
+Find the login form, type the user name and the password, and click Sign in.
+Select the second item in the list. Drag the slider to the right. Long press on the icon.
+Thought: the button is in the top right corner of the page, so I will click it.
+Action: click(start_box='(512,384)')
+Action: type(content='hello world')
+Action: scroll(direction='down')
+Action: finished(content='done')
+<tool_call>
+{"name": "computer_use", "arguments": {"action": "left_click", "coordinate": [640, 360]}}
+</tool_call>
+<tool_call>
+{"name": "computer_use", "arguments": {"action": "type", "text": "weather in Paris"}}
+</tool_call>
+<tool_call>
+{"name": "mobile_use", "arguments": {"action": "swipe", "coordinate": [540, 1600], "coordinate2": [540, 400]}}
+</tool_call>
+{"action": "click", "x": 123, "y": 456}
+{"action": "type", "text": "pixelpilot", "submit": true}
+{"action": "scroll", "dx": 0, "dy": -300}
+{"action": "key", "keys": ["Control", "a"]}
+{"action": "answer", "text": "42"}
+{"action": "finish", "status": "success"}
+<|object_ref_start|>the blue button<|object_ref_end|><|box_start|>(120,340),(260,380)<|box_end|>
+<|object_ref_start|>search field<|object_ref_end|><|box_start|>(10,20),(990,80)<|box_end|>
+0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 25 28 32 50 64 99 100 128 256 300 360 384 400 456
+512 600 640 720 800 844 999 1000 1024 1080 1280 1600 1920 2048 2400 3.14 0.5 -1 +2 1e-3 12:30 2024-05-01
+Punctuation: , . ; : ! ? ' " ( ) [ ] { } < > / \\ | - _ + = * & ^ % $ # @ ~ `
+The quick brown fox jumps over the lazy dog. THE QUICK BROWN FOX. the quick brown fox.
+Settings, Wi-Fi, Bluetooth, Display, Battery, Storage, Apps, Notifications, Privacy, About phone.
+Home, Search, Menu, Cart, Checkout, Profile, Logout, Cancel, OK, Next, Previous, Save, Delete, Edit.
+用户 点击 按钮 搜索 设置 打开 关闭 返回 主页 确定 取消 下一步 完成 任务 屏幕 截图 输入 文本 滑动 向下
+请点击右上角的按钮。在搜索框中输入天气。打开设置并关闭蓝牙。返回主屏幕。任务已完成。
+こんにちは 設定 検索 ボタン 확인 취소 검색 설정
+"""
+
+
+def build_tiny_qwen2vl(out_dir: Path, *, seed: int = 0) -> Path:
+    """Build a tiny random Qwen2-VL (model, tokenizer, image/video processor, chat template) in ``out_dir``.
+
+    The folder loads offline with ``AutoProcessor.from_pretrained`` and
+    ``AutoModelForImageTextToText.from_pretrained``; it takes a couple of seconds and about 1 MB.
+    The image processor keeps transformers' defaults (min 56*56, max 1280*28*28 pixels), so token
+    counts follow the real model's. Same ``seed``, same weights.
+    """
+    import torch
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from transformers import (
+        GenerationConfig,
+        Qwen2Tokenizer,
+        Qwen2VLConfig,
+        Qwen2VLForConditionalGeneration,
+        Qwen2VLImageProcessor,
+        Qwen2VLProcessor,
+        Qwen2VLVideoProcessor,
+    )
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    # Byte-level BPE with Qwen2's normaliser and pre-tokeniser; any text (CJK included) round-trips.
+    bpe = Tokenizer(models.BPE())
+    bpe.normalizer = normalizers.NFC()
+    bpe.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(_PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=768, min_frequency=2, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+    )
+    bpe.train_from_iterator(_CORPUS.splitlines(), trainer=trainer)
+    vocab = bpe.get_vocab()
+    merges = [
+        tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in json.loads(bpe.to_str())["model"]["merges"]
+    ]
+
+    tokenizer = Qwen2Tokenizer(
+        vocab=vocab,
+        merges=merges,
+        unk_token=None,
+        bos_token=None,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        model_max_length=32768,
+        errors="replace",
+        split_special_tokens=False,
+    )
+    # Appended after the BPE vocabulary, in Qwen2-VL's order, as special (never split) tokens.
+    tokenizer.add_special_tokens({"additional_special_tokens": list(SPECIAL_TOKENS)})
+    ids = {tok: tokenizer.convert_tokens_to_ids(tok) for tok in SPECIAL_TOKENS}
+    if len(set(ids.values())) != len(SPECIAL_TOKENS) or any(v is None for v in ids.values()):
+        raise RuntimeError(f"special tokens did not get distinct ids: {ids}")
+    tokenizer.chat_template = QWEN2_VL_CHAT_TEMPLATE
+    vocab_size = len(tokenizer)
+
+    hidden = 64
+    heads = 4
+    head_dim = hidden // heads  # 16: M-RoPE sections (t, h, w) cover head_dim / 2 = 8 frequencies
+    config = Qwen2VLConfig(
+        text_config={
+            "vocab_size": vocab_size,
+            "hidden_size": hidden,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": heads,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 32768,
+            "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]},
+            "bos_token_id": ids["<|endoftext|>"],
+            "eos_token_id": ids["<|im_end|>"],
+            "pad_token_id": ids["<|endoftext|>"],
+            "tie_word_embeddings": False,
+        },
+        vision_config={
+            # One layer, one 16-wide head: the vision tower attends over all 14-px patches at once
+            # (~4,800 for a 1280x720 screenshot), so its cost is what keeps a CPU step fast.
+            "depth": 1,
+            "embed_dim": 16,
+            "hidden_size": hidden,  # the patch merger projects into the text model's width
+            "num_heads": 1,
+            "mlp_ratio": 2,
+            "in_channels": 3,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+        },
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        bos_token_id=ids["<|endoftext|>"],
+        eos_token_id=ids["<|im_end|>"],
+        pad_token_id=ids["<|endoftext|>"],
+        tie_word_embeddings=False,
+    )
+    assert sum(config.text_config.rope_parameters["mrope_section"]) * 2 == head_dim
+
+    torch.manual_seed(seed)
+    model = Qwen2VLForConditionalGeneration(config).to(torch.float32).eval()
+    model.generation_config = GenerationConfig(
+        bos_token_id=ids["<|endoftext|>"],
+        eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
+        pad_token_id=ids["<|endoftext|>"],
+        do_sample=False,
+    )
+
+    image_processor = Qwen2VLImageProcessor(size={"shortest_edge": 56 * 56, "longest_edge": 28 * 28 * 1280})
+    video_processor = Qwen2VLVideoProcessor()
+    processor = Qwen2VLProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        video_processor=video_processor,
+        chat_template=QWEN2_VL_CHAT_TEMPLATE,
+    )
+
+    model.save_pretrained(out_dir)
+    processor.save_pretrained(out_dir)
+    return out_dir

@@ -1,0 +1,41 @@
+"""Fixtures for tests that run real transformers on a tiny, locally built Qwen2-VL.
+
+Imported into conftest.py. The model is built once per session (a second or two on CPU, about 1 MB);
+tests that use it skip when the ``local`` extra (torch, torchvision, transformers) is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding a tiny random Qwen2-VL (weights, tokenizer, processor, chat template)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("torchvision")
+    pytest.importorskip("transformers")
+    from agent.qwen.tiny import build_tiny_qwen2vl
+
+    return build_tiny_qwen2vl(tmp_path_factory.mktemp("tiny-qwen2vl"), seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_local_backend(tiny_qwen_dir: Path) -> Iterator[Any]:
+    """A LocalBackend (CPU, float32) over ``tiny_qwen_dir``, shared by the session."""
+    import torch
+
+    from agent.qwen.backends.local import LocalBackend
+
+    # One intra-op thread: a model this small gains nothing from more, and on a shared, busy CI CPU
+    # two threads contending with other processes made each step several times slower.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    backend = LocalBackend(str(tiny_qwen_dir), device="cpu")
+    yield backend
+    backend.close()
+    torch.set_num_threads(threads)
