@@ -54,7 +54,7 @@ class ReplayServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
             def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
@@ -69,13 +69,13 @@ class ReplayServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 if self.path.endswith("/models"):
                     self._send(200, json.dumps({"data": [{"id": server.model}]}).encode())
                 else:
                     self._send(404, b"{}")
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 server.requests.append(json.loads(self.rfile.read(length)))
                 server.headers.append(dict(self.headers))

@@ -15,7 +15,7 @@ from agent.qwen.backends.served import ServedBackend
 from agent.qwen.policy import QwenPolicy, QwenPolicyConfig, replay
 from env import JsCheck, StartSpec
 from env.browser import BrowserEnv
-from tests.replay_server import Reply, ReplayServer
+from tests.replay_server import ReplayServer, Reply
 
 
 def call(action: str, **args: object) -> str:
