@@ -71,10 +71,10 @@ class BrowserConfig(BaseModel):
         30.0, ge=0, description="an action or capture taking longer kills the page's renderer (0: never)"
     )
     settle_quiet_s: float = Field(
-        0.15,
+        0.05,
         ge=0,
-        description="how long the page must stay quiet before an action counts as settled; "
-        "catches navigations a script starts shortly after a click",
+        description="after pointer and key actions, how long the page must stay quiet before the action "
+        "counts as settled; catches navigations a script starts shortly after a click",
     )
     locale: str = "en-US"
     extra_args: tuple[str, ...] = ()
@@ -280,7 +280,8 @@ class BrowserEnv(Env):
         try:
             with self._watchdog.guard(action.action):  # type: ignore[attr-defined]
                 result = self._dispatch(action, geometry) or result
-                self._settle(time.monotonic() + self.config.settle_timeout_s)
+                quiet = self.config.settle_quiet_s if _may_navigate(action) else 0.0
+                self._settle(time.monotonic() + self.config.settle_timeout_s, quiet)
         except PlaywrightError as exc:
             if self._watchdog.fired:
                 return ActionResult.failure(
@@ -361,8 +362,9 @@ class BrowserEnv(Env):
             raise NotImplementedError(action)
         return None
 
-    def _settle(self, deadline: float) -> None:
-        """Wait for navigation and in-flight requests to finish, up to ``deadline``."""
+    def _settle(self, deadline: float, quiet_s: float = 0.0) -> None:
+        """Wait for navigation and in-flight requests to finish, up to ``deadline``; with ``quiet_s``,
+        also for that long without a new request (a script may navigate shortly after a click)."""
         try:
             self.page.evaluate("0")  # one round trip: lets events the action caused reach us
         except PlaywrightError:
@@ -377,7 +379,7 @@ class BrowserEnv(Env):
                     ready = self.page.evaluate("document.readyState") != "loading"
                 except PlaywrightError:
                     ready = False
-                if ready and now - quiet_since >= self.config.settle_quiet_s:
+                if ready and now - quiet_since >= quiet_s:
                     return
             else:
                 quiet_since = None
@@ -432,6 +434,13 @@ class BrowserEnv(Env):
             + (f" q{self.config.jpeg_quality}" if self.config.capture_format == "jpeg" else ""),
             "headless": self.config.headless,
         }
+
+
+def _may_navigate(action: ActionBase) -> bool:
+    """Actions after which a page script commonly navigates (a click handler, Enter in a form)."""
+    if isinstance(action, Type):
+        return action.press_enter
+    return isinstance(action, (Click, DoubleClick, RightClick, LongPress, Drag, Key))
 
 
 _local = threading.local()
