@@ -2,7 +2,7 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS ?= dev,local
+EXTRAS ?= dev,local,serving
 
 .PHONY: setup system demo test lint clean
 

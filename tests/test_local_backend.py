@@ -235,3 +235,14 @@ def test_importing_the_backend_does_not_import_torch() -> None:
     )
     root = Path(__file__).resolve().parents[1]
     assert subprocess.run([sys.executable, "-c", code], cwd=root, timeout=60).returncode == 0
+
+
+def test_tiny_build_is_deterministic(tmp_path: Path) -> None:
+    from agent.qwen.tiny import build_tiny_qwen2vl
+
+    first = build_tiny_qwen2vl(tmp_path / "a", seed=0)
+    second = build_tiny_qwen2vl(tmp_path / "b", seed=0)
+    other = build_tiny_qwen2vl(tmp_path / "c", seed=1)
+    weights = [(d / "model.safetensors").read_bytes() for d in (first, second, other)]
+    assert weights[0] == weights[1] != weights[2]
+    assert (first / "tokenizer.json").read_bytes() == (other / "tokenizer.json").read_bytes()

@@ -185,3 +185,20 @@ def test_replay_hook_pairs_gold_and_predicted(
     assert pairs[1].gold == {"action": "finish", "status": "success", "message": ""}
     assert pairs[1].predicted is None and pairs[1].parse_error
     assert pairs[0].screen == (1280, 720)
+
+
+def test_pixel_limits_fall_back_to_the_servers_dialect(
+    server: ReplayServer, browser: BrowserEnv, http_server: str, tmp_path: Path
+) -> None:
+    server.script(Reply(status=422, raw='{"detail": "Unexpected fields: mm_processor_kwargs"}'), CLICK_A, DONE)
+    result = Agent(browser, policy_for(server), AgentConfig(out_dir=tmp_path)).run(spec(http_server))
+    assert result.status == "finished"
+    assert "mm_processor_kwargs" in server.requests[0]
+    assert "mm_processor_kwargs" not in server.requests[1]
+    assert server.requests[1]["chat_template_kwargs"] == {
+        "processor_kwargs": {"size": {"shortest_edge": 3136, "longest_edge": 1003520}}
+    }
+    _, steps = read_bundle(result.bundle)
+    attempt = steps[0].policy["attempts"][0]
+    assert attempt["extra"] == {"pixel_limits": "chat_template_kwargs"}  # a fallback is not a retry
+    assert steps[1].policy["pixel_limits"] == "chat_template_kwargs"

@@ -206,8 +206,9 @@ def build_tiny_qwen2vl(out_dir: Path, *, seed: int = 0) -> Path:
     )
     assert sum(config.text_config.rope_parameters["mrope_section"]) * 2 == head_dim
 
-    torch.manual_seed(seed)
-    model = Qwen2VLForConditionalGeneration(config).to(torch.float32).eval()
+    with torch.random.fork_rng(devices=[]):  # same seed, same weights; the caller's RNG is left alone
+        torch.manual_seed(seed)
+        model = Qwen2VLForConditionalGeneration(config).to(torch.float32).eval()
     model.generation_config = GenerationConfig(
         bos_token_id=ids["<|endoftext|>"],
         eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],

@@ -11,6 +11,7 @@ torch and transformers are imported when a backend is built, not when this modul
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import time
@@ -84,6 +85,7 @@ class LocalBackend(Backend):
     ) -> None:
         try:
             import torch
+            import torchvision  # noqa: F401 - Qwen2-VL's processor needs it; fail here, with the fix
             import transformers
         except ImportError as e:
             raise BackendError(
@@ -121,14 +123,18 @@ class LocalBackend(Backend):
         major = int(transformers.__version__.split(".")[0])
         minor = int(transformers.__version__.split(".")[1])
         load_kwargs["dtype" if (major, minor) >= (4, 56) else "torch_dtype"] = dtype_value
+        # With accelerate, weights go straight to the GPU; without it (the ``local`` extra does not
+        # require it) they are loaded on the CPU and moved, which needs the model's size in host RAM.
+        direct = self.device != "cpu" and importlib.util.find_spec("accelerate") is not None
+        if direct:
+            load_kwargs["device_map"] = self.device
         try:
             self.processor = transformers.AutoProcessor.from_pretrained(self.model_id, **hub_kwargs)
             model_cls = self._model_class(transformers)
             self.model = model_cls.from_pretrained(self.model_id, **load_kwargs)
-            self.model.to(self.device)
+            if not direct:
+                self.model.to(self.device)
             self.model.eval()
-        except BackendError:
-            raise
         except Exception as e:
             raise BackendError(f"cannot load model '{self.model_id}': {_one_line(e)}") from e
 

@@ -3,8 +3,11 @@
 
 The screenshot travels as a base64 data URL of the bytes exactly as captured (no decode, no
 re-encode). The resize geometry is computed on this side with the same smart_resize the server's
-processor uses, and the pixel limits are sent along (``mm_processor_kwargs``, honoured by vLLM),
-so coordinates decode exactly. Transient failures (429, 5xx, connection errors, timeouts) are
+processor uses, and the pixel limits are sent along so the server resizes exactly as computed:
+as ``mm_processor_kwargs`` (vLLM, SGLang) or as ``chat_template_kwargs.processor_kwargs.size``
+(``transformers serve``). With ``pixel_limits="auto"`` the first style the server rejects (HTTP
+400/422 naming the field) is dropped for the next, down to sending none; the style in use is
+recorded with every step. Transient failures (429, 5xx, connection errors, timeouts) are
 retried with exponential backoff, honouring Retry-After.
 """
 
@@ -22,6 +25,7 @@ from loguru import logger
 from agent.qwen.backends.base import Backend, BackendError, ModelRequest, ModelResponse
 
 _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+PIXEL_LIMIT_STYLES = ("mm_processor_kwargs", "chat_template_kwargs", "none")
 
 
 class ServedBackend(Backend):
@@ -36,7 +40,7 @@ class ServedBackend(Backend):
         timeout_s: float = 60.0,
         max_retries: int = 3,
         backoff_s: float = 0.5,
-        send_pixel_limits: bool = True,
+        pixel_limits: str = "auto",
         extra_body: dict[str, Any] | None = None,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
@@ -45,7 +49,9 @@ class ServedBackend(Backend):
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.backoff_s = backoff_s
-        self.send_pixel_limits = send_pixel_limits
+        if pixel_limits != "auto" and pixel_limits not in PIXEL_LIMIT_STYLES:
+            raise ValueError(f"pixel_limits must be auto or one of {', '.join(PIXEL_LIMIT_STYLES)}")
+        self._styles = list(PIXEL_LIMIT_STYLES) if pixel_limits == "auto" else [pixel_limits]
         self.extra_body = dict(extra_body or {})
         key = os.environ.get(api_key_env) or os.environ.get("OPENAI_API_KEY")
         headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -109,18 +115,35 @@ class ServedBackend(Backend):
         }
         if s.seed is not None:
             body["seed"] = s.seed
-        if self.send_pixel_limits and request.images:
+        if request.images:
             g = request.images[0].geometry
-            body["mm_processor_kwargs"] = {"min_pixels": g.min_pixels, "max_pixels": g.max_pixels}
+            if self.pixel_limit_style == "mm_processor_kwargs":
+                body["mm_processor_kwargs"] = {"min_pixels": g.min_pixels, "max_pixels": g.max_pixels}
+            elif self.pixel_limit_style == "chat_template_kwargs":
+                size = {"shortest_edge": g.min_pixels, "longest_edge": g.max_pixels}
+                body["chat_template_kwargs"] = {"processor_kwargs": {"size": size}}
         body.update(self.extra_body)
         return body
 
+    @property
+    def pixel_limit_style(self) -> str:
+        return self._styles[0]
+
+    def _rejects_style(self, response: httpx.Response) -> bool:
+        """True when the server refused the request because of the pixel-limit field we added."""
+        style = self.pixel_limit_style
+        if style == "none" or len(self._styles) == 1 or response.status_code not in (400, 422):
+            return False
+        text = response.text
+        return style in text or "nexpected" in text or "xtra" in text
+
     def generate(self, request: ModelRequest) -> ModelResponse:
-        body = self._payload(request)
         url = f"{self.endpoint}/chat/completions"
         attempts: list[str] = []
         t0 = time.perf_counter()
-        for attempt in range(self.max_retries + 1):
+        attempt = 0
+        while attempt <= self.max_retries:
+            body = self._payload(request)
             delay = self.backoff_s * (2**attempt) * (0.8 + 0.4 * random.random())
             try:
                 response = self._client.post(url, json=body)
@@ -131,6 +154,12 @@ class ServedBackend(Backend):
             else:
                 if response.status_code < 400:
                     return self._response(response, request, attempts, time.perf_counter() - t0)
+                if self._rejects_style(response):
+                    logger.info(
+                        "{} rejected {}: sending pixel limits differently", self.endpoint, self.pixel_limit_style
+                    )
+                    self._styles.pop(0)
+                    continue  # not a retry: the same request in the server's dialect
                 attempts.append(f"HTTP {response.status_code}: {response.text[:200].strip()}")
                 if response.status_code not in _RETRY_STATUS:
                     break
@@ -140,6 +169,7 @@ class ServedBackend(Backend):
             if attempt < self.max_retries:
                 logger.debug("request to {} failed ({}); retrying in {:.2f}s", url, attempts[-1], delay)
                 time.sleep(delay)
+            attempt += 1
         raise BackendError(f"{url} failed after {len(attempts)} attempt(s): {attempts[-1]}")
 
     def _response(
@@ -164,7 +194,7 @@ class ServedBackend(Backend):
             image_grid_thw=[list(img.geometry.image_grid_thw) for img in request.images],
             timings_ms={"request": round(elapsed * 1000, 2)},
             model=data.get("model") or self.model,
-            extra={"retries": attempts} if attempts else {},
+            extra={"pixel_limits": self.pixel_limit_style, **({"retries": attempts} if attempts else {})},
         )
 
     def describe(self) -> dict[str, Any]:
@@ -174,6 +204,7 @@ class ServedBackend(Backend):
             "model": self.model,
             "timeout_s": self.timeout_s,
             "max_retries": self.max_retries,
+            "pixel_limits": self.pixel_limit_style,
         }
 
     def close(self) -> None:
