@@ -181,7 +181,7 @@ def test_episode_time_limit(browser: BrowserEnv, http_server: str, tmp_path: Pat
     result = Agent(browser, script, AgentConfig(out_dir=tmp_path)).run(
         spec(f"{http_server}/loop.html", time_limit_s=1.0)
     )
-    assert result.status == "time_limit" and 2 <= result.steps <= 4
+    assert result.status == "time_limit" and 1 <= result.steps < 10  # 20 waits would take 8 s
 
 
 def test_unreachable_start_is_an_env_error_with_a_bundle(browser: BrowserEnv, tmp_path: Path) -> None:
