@@ -71,10 +71,11 @@ class BrowserConfig(BaseModel):
         30.0, ge=0, description="an action or capture taking longer kills the page's renderer (0: never)"
     )
     settle_quiet_s: float = Field(
-        0.05,
+        0.0,
         ge=0,
         description="after pointer and key actions, how long the page must stay quiet before the action "
-        "counts as settled; catches navigations a script starts shortly after a click",
+        "counts as settled; e.g. 0.05 catches navigations a script starts shortly after a click, at that "
+        "cost on every click (off by default: see docs/PERFORMANCE.md)",
     )
     locale: str = "en-US"
     extra_args: tuple[str, ...] = ()
