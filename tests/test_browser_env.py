@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from env import ActionResult, Observation, StartSpec, Viewport
 from env.browser import BrowserEnv
