@@ -366,10 +366,7 @@ class BrowserEnv(Env):
     def _settle(self, deadline: float, quiet_s: float = 0.0) -> None:
         """Wait for navigation and in-flight requests to finish, up to ``deadline``; with ``quiet_s``,
         also for that long without a new request (a script may navigate shortly after a click)."""
-        try:
-            self.page.evaluate("0")  # one round trip: lets events the action caused reach us
-        except PlaywrightError:
-            pass  # navigating away: the loop below waits for the new document
+        # Each readyState query is a round trip, which also lets events the action caused reach us.
         quiet_since: float | None = None
         while (now := time.monotonic()) < deadline:
             pending = [r for r in self._pending if r.resource_type not in ("websocket", "eventsource")]
@@ -418,8 +415,8 @@ class BrowserEnv(Env):
             elif isinstance(check, JsCheck):
                 ok = bool(page.evaluate(check.expression))
                 detail = f"js predicate returned {ok}"
-            else:  # pragma: no cover
-                raise NotImplementedError(check)
+            else:
+                return Evaluation(success=False, reward=0.0, detail=f"{check.type} checks need an Android env")
         except PlaywrightError as exc:
             return Evaluation(success=False, reward=0.0, detail=f"check failed: {_short(exc)}")
         return Evaluation(success=ok, reward=float(ok), detail=detail)
