@@ -271,7 +271,8 @@ def test_new_tabs_are_followed_and_closing_falls_back(browser: BrowserEnv, http_
         assert popup.title == "second page"
 
         closed = ok(browser, Click(x=60, y=120), popup)  # the tab's own window.close() button
-        assert "switched_to" not in closed.info
+        # the click may race the tab closing itself: either way it is not an error, and any switch is back
+        assert closed.info.get("switched_to", opener) == opener
         back = browser.observe()
         assert back.url == opener
         assert back.title == "opener"

@@ -289,8 +289,15 @@ class BrowserEnv(Env):
                     f"the page stopped responding for {self.config.hang_timeout_s:g}s during "
                     f"{action.action}; its renderer was killed"  # type: ignore[attr-defined]
                 )
-            return ActionResult.failure(f"{action.action} failed: {_short(exc)}")  # type: ignore[attr-defined]
+            acted = pages_before[-1] if pages_before else None
+            if acted is None or not acted.is_closed() or not self._pages:
+                return ActionResult.failure(f"{action.action} failed: {_short(exc)}")  # type: ignore[attr-defined]
+            # The action closed its own tab (e.g. a button calling window.close()): not a failure.
+            result = ActionResult(info={"closed_tab": acted.url if hasattr(acted, "url") else None})
+            self._settle(time.monotonic() + self.config.settle_timeout_s)
         new_pages = [p for p in self._pages if p not in pages_before]
+        if "closed_tab" in result.info:
+            result.info["switched_to"] = self.page.url
         if new_pages:
             result.info["switched_to"] = new_pages[-1].url
         if self._downloads:
