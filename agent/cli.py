@@ -21,7 +21,7 @@ from agent.loop import Agent, AgentConfig
 from agent.policy import Policy
 from agent.report import write_report
 from agent.scripted import ScriptedPolicy, ScriptError
-from env import EnvError, StartSpec, Viewport
+from env import Env, EnvError, StartSpec, Viewport
 from env.browser import BrowserConfig, BrowserEnv
 from tasks import Task, TaskFileError
 from tools import REGISTRY
@@ -110,6 +110,8 @@ def run(
     attn: Annotated[str | None, typer.Option(help="attention implementation (eager, sdpa, flash_attention_2)")] = None,
     api_key_env: Annotated[str, typer.Option(help="env var holding the endpoint's API key")] = "PIXELPILOT_API_KEY",
     request_timeout: Annotated[float, typer.Option(min=0.1, help="per-request timeout for --endpoint, s")] = 60.0,
+    env_kind: Annotated[str | None, typer.Option("--env", help="browser or android (default: the task's)")] = None,
+    serial: Annotated[str | None, typer.Option(help="Android device serial (default: the only one)")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run one episode of TASK_FILE and write its bundle."""
@@ -136,8 +138,12 @@ def run(
         }
     )
     spec = task.to_spec().model_copy(update={"start": start, **({"max_steps": max_steps} if max_steps else {})})
-    if spec.env != "browser":
-        fail(f"{task_file}: env {spec.env!r} is not available in this build; use a browser task")
+    if env_kind is not None:
+        if env_kind not in ("browser", "android"):
+            fail(f"--env must be browser or android, got {env_kind!r}")
+        spec = spec.model_copy(update={"env": env_kind})
+    if spec.env == "browser" and not spec.start.url:
+        fail(f"{task_file}: a browser task needs start.url")
 
     kind = policy or (PolicyKind.qwen if model or endpoint else PolicyKind.scripted)
     pol: Policy
@@ -172,11 +178,10 @@ def run(
             request_timeout=request_timeout,
         )
 
-    config = BrowserConfig(headless=not headed, chromium_path=chromium, capture_format=capture.value)
     agent_config = AgentConfig(out_dir=out_dir, record_secrets=record_secrets)
     out.print(f"[bold]{spec.id}[/]: {spec.instruction}", soft_wrap=True)
     try:
-        with BrowserEnv(config) as env:
+        with _make_env(spec.env, headed=headed, chromium=chromium, capture=capture.value, serial=serial) as env:
             agent = Agent(env, pol, agent_config)
             agent.on_step = _step_line
             result = agent.run(spec)
@@ -193,6 +198,18 @@ def run(
     )
     out.print(f"bundle: {result.bundle}", soft_wrap=True)
     out.print(f"report: {result.bundle / 'report.html'}", soft_wrap=True)
+
+
+def _make_env(kind: str, *, headed: bool, chromium: str | None, capture: str, serial: str | None) -> Env:
+    if kind == "android":
+        try:
+            from env.android import AndroidConfig, AndroidEnv
+        except ImportError:
+            fail("the Android env needs adbutils: pip install 'pixelpilot[android]'")
+        env = AndroidEnv(AndroidConfig(serial=serial))
+        env.link  # noqa: B018 - connect now, so a missing device is a clean CLI error
+        return env
+    return BrowserEnv(BrowserConfig(headless=not headed, chromium_path=chromium, capture_format=capture))
 
 
 def _qwen_policy(
@@ -257,6 +274,58 @@ def report(bundle: Annotated[Path, typer.Argument(help="an episode bundle folder
 
 
 @app.command()
+def devices(
+    adb_port: Annotated[int, typer.Option(help="adb server port")] = 5037,
+) -> None:
+    """List Android devices with model, screen size and density."""
+    try:
+        from env.android import AndroidConfig, AndroidEnv
+        from env.android.link import list_devices
+    except ImportError:
+        fail("listing devices needs adbutils: pip install 'pixelpilot[android]'")
+    try:
+        found = list_devices(port=adb_port)
+    except Exception as exc:  # noqa: BLE001 - adbutils raises several kinds for a missing server
+        fail(f"cannot reach the adb server on port {adb_port}: {exc}; start it with `adb start-server`")
+    if not found:
+        out.print("no devices (adb devices is empty)")
+        return
+    for info in found:
+        if info.state != "device":
+            out.print(f"{info.serial}  {info.state}")
+            continue
+        try:
+            facts = AndroidEnv(AndroidConfig(serial=info.serial, adb_port=adb_port)).screen_info()
+        except EnvError as exc:
+            out.print(f"{info.serial}  error: {exc}", soft_wrap=True)
+            continue
+        size = "x".join(map(str, facts["size"])) if facts["size"] else "?"
+        out.print(
+            f"{info.serial}  {facts['model']}  {size}  density {facts['density']}  "
+            f"rotation {facts['rotation'] * 90}  sdk {facts['sdk']}",
+            soft_wrap=True,
+        )
+
+
+@app.command("android-sim")
+def android_sim(
+    port: Annotated[int, typer.Option(help="TCP port (0: a free one)")] = 5555,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    adb_keyboard: Annotated[bool, typer.Option("--adb-keyboard", help="simulate the ADB Keyboard IME")] = False,
+    chromium: Annotated[str | None, typer.Option(help="Chromium binary (default: auto-detect)")] = None,
+) -> None:
+    """Run the simulated Android phone (connect with `adb connect HOST:PORT`)."""
+    from env.android.simulator.__main__ import main as sim_main
+
+    args = ["--host", host, "--port", str(port), "--log-level", "WARNING"]
+    if adb_keyboard:
+        args.append("--adb-keyboard")
+    if chromium:
+        args += ["--chromium", chromium]
+    sim_main(args)
+
+
+@app.command()
 def tools(
     env: Annotated[str | None, typer.Option(help="only the tools this env supports: browser")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the schemas as JSON")] = False,
@@ -265,8 +334,12 @@ def tools(
     registry = REGISTRY
     if env == "browser":
         registry = REGISTRY.subset(BrowserEnv.supported_actions)
+    elif env == "android":
+        from env.android.env import AndroidEnv
+
+        registry = REGISTRY.subset(AndroidEnv.supported_actions)
     elif env is not None:
-        fail(f"unknown env {env!r}; known: browser")
+        fail(f"unknown env {env!r}; known: browser, android")
     schemas = registry.schemas()
     if as_json:
         print(json.dumps(schemas, indent=2))

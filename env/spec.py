@@ -40,6 +40,9 @@ class StartSpec(BaseModel):
     allowed_domains: list[str] = Field(
         default_factory=list, description="hosts the agent may navigate to; empty means any"
     )
+    setup: list[str] = Field(
+        default_factory=list, description="Android: shell commands run before the episode (e.g. settings put ...)"
+    )
 
 
 class UrlCheck(BaseModel):
@@ -66,6 +69,43 @@ class AnswerCheck(BaseModel):
     pattern: str = Field(description="regular expression the agent's answer must match")
 
 
+class UiCheck(BaseModel):
+    """Android: an element of the UI hierarchy matching every given field exists (or not)."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["ui"] = "ui"
+    text: str | None = Field(None, description="exact text")
+    text_regex: str | None = Field(None, description="regular expression searched in the text")
+    resource_id: str | None = None
+    content_desc: str | None = None
+    checked: bool | None = None
+    exists: bool = Field(True, description="false: success when no element matches")
+
+    def matches(self, element: dict) -> bool:
+        import re
+
+        return (
+            (self.text is None or element.get("text") == self.text)
+            and (self.text_regex is None or re.search(self.text_regex, element.get("text", "")) is not None)
+            and (self.resource_id is None or element.get("resource_id") == self.resource_id)
+            and (self.content_desc is None or element.get("content_desc") == self.content_desc)
+            and (self.checked is None or element.get("checked") == self.checked)
+        )
+
+    def describe(self) -> str:
+        fields = self.model_dump(exclude={"type", "exists"}, exclude_none=True)
+        return ", ".join(f"{k}={v!r}" for k, v in fields.items()) or "anything"
+
+
+class ShellCheck(BaseModel):
+    """Android: a shell command's output matches a pattern (e.g. `settings get global wifi_on`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["shell"] = "shell"
+    command: str = Field(min_length=1)
+    pattern: str = Field(description="regular expression searched in the command's output")
+
+
 class NoCheck(BaseModel):
     """No check: success is what the agent declared with finish."""
 
@@ -73,7 +113,9 @@ class NoCheck(BaseModel):
     type: Literal["none"] = "none"
 
 
-SuccessCheck = Annotated[Union[UrlCheck, TextCheck, JsCheck, AnswerCheck, NoCheck], Field(discriminator="type")]
+SuccessCheck = Annotated[
+    Union[UrlCheck, TextCheck, JsCheck, AnswerCheck, UiCheck, ShellCheck, NoCheck], Field(discriminator="type")
+]
 
 
 class Evaluation(BaseModel):

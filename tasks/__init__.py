@@ -6,5 +6,7 @@ from tasks.spec import Task, TaskFileError, load_task
 
 #: The example tasks shipped with the package (local pages, scripted solutions).
 EXAMPLES_DIR = Path(__file__).parent / "examples"
+#: Android tasks for the simulated device (env/android/simulator) or a phone with the same apps.
+ANDROID_DIR = Path(__file__).parent / "android"
 
-__all__ = ["EXAMPLES_DIR", "Task", "TaskFileError", "load_task"]
+__all__ = ["ANDROID_DIR", "EXAMPLES_DIR", "Task", "TaskFileError", "load_task"]

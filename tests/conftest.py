@@ -12,7 +12,7 @@ import pytest
 
 from env.browser import BrowserConfig, BrowserEnv
 
-pytest_plugins = ["tests.qwen_fixtures"]
+pytest_plugins = ["tests.qwen_fixtures", "tests.android_fixtures"]
 
 PAGES = Path(__file__).parent / "pages"
 EXAMPLES = Path(__file__).resolve().parents[1] / "tasks" / "examples"

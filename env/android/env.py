@@ -1,0 +1,328 @@
+"""The Android environment: a phone (or the simulated device) through adb and adbutils.
+
+Device pixels are screenshot pixels (scale 1), so actions need no conversion beyond the bounds
+check every env gets. After each action the env waits until two consecutive captures agree (or a
+timeout), and hands that last capture to the next observe(), so settling costs no extra frame.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from loguru import logger
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field
+
+from env.android.keys import key_command
+from env.android.link import CommandTimeout, DeviceLink
+from env.android.screen import encode, parse_raw_screencap
+from env.android.text import ADB_KEYBOARD_IME, NEEDS_ADB_KEYBOARD, adb_keyboard_command, input_text_commands
+from env.android.uitree import UIElement, parse_hierarchy
+from env.base import ActionResult, Env, EnvError, Observation
+from env.geometry import ScreenGeometry
+from env.spec import Evaluation, ShellCheck, StartSpec, SuccessCheck, UiCheck
+from tools import (
+    ActionBase,
+    Answer,
+    Back,
+    Click,
+    DoubleClick,
+    Drag,
+    Finish,
+    Home,
+    Key,
+    LongPress,
+    OpenApp,
+    Scroll,
+    Swipe,
+    Type,
+    Wait,
+)
+
+_FOCUS = re.compile(r"mCurrentFocus=Window\{[^ ]+ [^ ]+ ([^/\s}]+)(?:/([^\s}]+))?")
+
+
+class AndroidConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    serial: str | None = Field(None, description="device serial; default: the only connected device")
+    adb_host: str = "127.0.0.1"
+    adb_port: int = 5037
+    command_timeout_s: float = Field(10.0, gt=0, description="cap on every adb call")
+    reconnect_attempts: int = Field(4, ge=0)
+    capture: Literal["raw", "png"] = Field("raw", description="raw skips the on-device PNG encode")
+    image_format: Literal["jpeg", "png"] = "jpeg"
+    jpeg_quality: int = Field(90, ge=1, le=100)
+    settle_timeout_s: float = Field(2.0, ge=0, description="cap on waiting for a stable screen")
+    settle_interval_s: float = Field(0.1, ge=0)
+
+
+class AndroidEnv(Env):
+    kind = "android"
+    supported_actions = frozenset(
+        {
+            "click",
+            "double_click",
+            "long_press",
+            "drag",
+            "swipe",
+            "type",
+            "key",
+            "scroll",
+            "back",
+            "home",
+            "open_app",
+            "wait",
+            "answer",
+            "finish",
+        }
+    )
+
+    def __init__(self, config: AndroidConfig | None = None) -> None:
+        self.config = config or AndroidConfig()
+        self._link: DeviceLink | None = None
+        self._frame: Image.Image | None = None  # the last settled capture, reused by observe()
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def link(self) -> DeviceLink:
+        if self._link is None:
+            c = self.config
+            self._link = DeviceLink(
+                c.serial,
+                host=c.adb_host,
+                port=c.adb_port,
+                timeout_s=c.command_timeout_s,
+                reconnect_attempts=c.reconnect_attempts,
+            )
+        return self._link
+
+    def reset(self, start: StartSpec, *, artifacts_dir: Path | None = None) -> None:
+        self._frame = None
+        try:
+            for command in start.setup:
+                rc, out = self.link.shell_rc(command)
+                if rc != 0:
+                    raise EnvError(f"setup command {command!r} failed ({rc}): {out.strip()[:200]}")
+            self.link.shell("input keyevent 3")  # home: every episode starts from the launcher
+            if start.app:
+                result = self._open(start.app, start.activity, fresh=True)
+                if not result.ok:
+                    raise EnvError(result.error or f"cannot open {start.app}")
+            self._settle()
+        except CommandTimeout as exc:
+            raise EnvError(str(exc)) from None
+
+    # ------------------------------------------------------------------ device facts
+    def screen_info(self) -> dict[str, Any]:
+        size = self.link.shell("wm size")
+        density = self.link.shell("wm density")
+        m = re.findall(r"(\d+)x(\d+)", size)
+        d = re.findall(r"(\d+)", density)
+        return {
+            "size": tuple(map(int, m[-1])) if m else None,  # override size wins over physical
+            "density": int(d[-1]) if d else None,
+            "rotation": self.rotation(),
+            "model": self.link.shell("getprop ro.product.model"),
+            "sdk": self.link.shell("getprop ro.build.version.sdk"),
+        }
+
+    def rotation(self) -> int:
+        out = self.link.shell("dumpsys window displays")
+        m = re.search(r"mCurrentRotation=(?:ROTATION_)?(\d+)|mRotation=(?:ROTATION_)?(\d+)", out)
+        if not m:
+            return 0
+        value = int(m.group(1) or m.group(2))
+        return value // 90 if value >= 90 else value
+
+    def current_app(self) -> tuple[str | None, str | None]:
+        """(package, activity) of the focused window."""
+        m = _FOCUS.search(self.link.shell("dumpsys window"))
+        return (m.group(1), m.group(2)) if m else (None, None)
+
+    def ui_tree(self) -> list[UIElement]:
+        out = self.link.shell("uiautomator dump /dev/tty", timeout_s=max(self.config.command_timeout_s, 10))
+        if "<hierarchy" not in out:
+            self.link.shell("uiautomator dump /sdcard/window_dump.xml")
+            out = self.link.shell("cat /sdcard/window_dump.xml")
+        return parse_hierarchy(out)
+
+    # ------------------------------------------------------------------ capture
+    def _capture(self) -> Image.Image:
+        if self.config.capture == "raw":
+            try:
+                return parse_raw_screencap(self.link.exec_out("screencap"))
+            except ValueError as exc:
+                logger.debug("raw screencap unusable ({}); falling back to PNG", exc)
+        data = self.link.exec_out("screencap -p")
+        img = Image.open(io.BytesIO(data))
+        img.load()
+        return img
+
+    def observe(self) -> Observation:
+        try:
+            image = self._frame or self._capture()
+            package, _ = self.current_app()
+        except CommandTimeout as exc:
+            raise EnvError(str(exc)) from None
+        self._frame = None
+        data = encode(image, self.config.image_format, self.config.jpeg_quality)
+        w, h = image.size
+        obs = Observation(
+            screenshot=data,
+            image_format=self.config.image_format,
+            geometry=ScreenGeometry(width=w, height=h, device_scale_factor=1.0, viewport_width=w, viewport_height=h),
+            app=package,
+        )
+        obs.__dict__["image"] = image.convert("RGB")  # already decoded: spare consumers a decode
+        return obs
+
+    def _settle(self) -> None:
+        """Capture until two consecutive frames agree (screen stable) or the cap; keep the last."""
+        deadline = time.monotonic() + self.config.settle_timeout_s
+        previous = self._capture()
+        while time.monotonic() < deadline:
+            time.sleep(self.config.settle_interval_s)
+            current = self._capture()
+            if current.tobytes() == previous.tobytes():
+                self._frame = current
+                return
+            previous = current
+        self._frame = previous
+
+    # ------------------------------------------------------------------ act
+    def _execute(self, action: ActionBase, geometry: ScreenGeometry) -> ActionResult:
+        self._frame = None
+        try:
+            result = self._dispatch(action, geometry) or ActionResult()
+            if result.ok and not isinstance(action, (Answer, Finish)):
+                self._settle()
+            return result
+        except CommandTimeout as exc:
+            return ActionResult.failure(str(exc))
+
+    def _dispatch(self, action: ActionBase, g: ScreenGeometry) -> ActionResult | None:
+        sh = self.link.shell
+        if isinstance(action, Click):
+            sh(f"input tap {action.x:.0f} {action.y:.0f}")
+        elif isinstance(action, DoubleClick):
+            sh(f"input tap {action.x:.0f} {action.y:.0f} && input tap {action.x:.0f} {action.y:.0f}")
+        elif isinstance(action, LongPress):
+            x, y = f"{action.x:.0f}", f"{action.y:.0f}"
+            sh(f"input swipe {x} {y} {x} {y} {action.duration_ms}")
+        elif isinstance(action, (Swipe, Drag)):
+            duration = action.duration_ms if isinstance(action, Swipe) else 800
+            sh(
+                f"input swipe {action.start_x:.0f} {action.start_y:.0f} {action.end_x:.0f} {action.end_y:.0f} "
+                f"{duration}"
+            )
+        elif isinstance(action, Scroll):
+            # content moves with the finger: to scroll down, swipe up
+            d = action.amount
+            dx, dy = {"down": (0, -d), "up": (0, d), "right": (-d, 0), "left": (d, 0)}[action.direction]
+            x0, y0 = action.x, action.y
+            x1, y1 = min(max(x0 + dx, 0), g.width - 1), min(max(y0 + dy, 0), g.height - 1)
+            sh(f"input swipe {x0:.0f} {y0:.0f} {x1:.0f} {y1:.0f} 400")
+        elif isinstance(action, Type):
+            return self._type(action)
+        elif isinstance(action, Key):
+            try:
+                command = key_command(action.keys)
+            except ValueError as exc:
+                return ActionResult.failure(str(exc))
+            rc, out = self.link.shell_rc(command)
+            if rc != 0:
+                return ActionResult.failure(f"key {action.keys!r} failed: {out.strip()[:200]}")
+        elif isinstance(action, Back):
+            sh("input keyevent 4")
+        elif isinstance(action, Home):
+            sh("input keyevent 3")
+        elif isinstance(action, OpenApp):
+            return self._open(action.app, None)
+        elif isinstance(action, Wait):
+            time.sleep(action.seconds)
+        elif isinstance(action, (Answer, Finish)):
+            return None
+        else:  # pragma: no cover
+            raise NotImplementedError(action)
+        return None
+
+    def _type(self, action: Type) -> ActionResult:
+        focused = next((e for e in self._safe_tree() if e.focused), None)
+        secret = bool(focused and focused.password)
+        if action.clear and focused is not None and focused.text:
+            # works on every Android version (keycombination needs 13+): end of field, then delete each char
+            self.link.shell("input keyevent 123 " + " ".join(["67"] * len(focused.text)))
+        if action.text.isascii():
+            for command in input_text_commands(action.text):
+                rc, out = self.link.shell_rc(command)
+                if rc != 0:
+                    return ActionResult.failure(f"input text failed: {out.strip()[:200]}")
+        else:
+            if ADB_KEYBOARD_IME not in self.link.shell("ime list -s"):
+                return ActionResult.failure(NEEDS_ADB_KEYBOARD)
+            self.link.shell(adb_keyboard_command(action.text))
+        if action.press_enter:
+            self.link.shell("input keyevent 66")
+        return ActionResult(sensitive=secret)
+
+    def _safe_tree(self) -> list[UIElement]:
+        try:
+            return self.ui_tree()
+        except (ValueError, CommandTimeout):
+            return []
+
+    def _open(self, app: str, activity: str | None, *, fresh: bool = False) -> ActionResult:
+        packages = [p.removeprefix("package:") for p in self.link.shell("pm list packages").split()]
+        package = app if app in packages else self._package_for_label(app, packages)
+        if package is None:
+            return ActionResult.failure(f"no app {app!r} on the device; packages: {', '.join(sorted(packages))}")
+        if fresh:  # an episode starts the app anew, not where the last one left it
+            self.link.shell(f"am force-stop {package}")
+        if activity:
+            component = f"{package}/{activity}"
+            rc, out = self.link.shell_rc(f"am start -n {component}")
+        else:
+            rc, out = self.link.shell_rc(f"monkey -p {package} -c android.intent.category.LAUNCHER 1")
+        if rc != 0 or "Error" in out:
+            return ActionResult.failure(f"cannot start {package}: {out.strip()[:200]}")
+        return ActionResult(info={"package": package})
+
+    @staticmethod
+    def _package_for_label(label: str, packages: list[str]) -> str | None:
+        """'Settings' -> com.android.settings; 'Contacts' -> com.pixelsim.contacts (last segment)."""
+        want = label.strip().lower().replace(" ", "")
+        return next((p for p in sorted(packages) if p.rsplit(".", 1)[-1].lower() == want), None)
+
+    # ------------------------------------------------------------------ evaluate
+    def _evaluate(self, check: SuccessCheck) -> Evaluation:
+        try:
+            if isinstance(check, UiCheck):
+                elements = self.ui_tree()
+                matches = [e for e in elements if check.matches(e.model_dump())]
+                ok = bool(matches) == check.exists
+                return Evaluation(
+                    success=ok, reward=float(ok), detail=f"{len(matches)} element(s) match {check.describe()}"
+                )
+            if isinstance(check, ShellCheck):
+                out = self.link.shell(check.command)
+                ok = re.search(check.pattern, out) is not None
+                return Evaluation(success=ok, reward=float(ok), detail=f"`{check.command}` -> {out[:80]!r}")
+        except (CommandTimeout, ValueError, EnvError) as exc:
+            return Evaluation(success=False, reward=0.0, detail=f"check failed: {exc}")
+        return Evaluation(success=False, reward=0.0, detail=f"{check.type} checks need a browser env")
+
+    def info(self) -> dict[str, Any]:
+        facts: dict[str, Any] = {"kind": self.kind, "serial": self.link.serial, "capture": self.config.capture}
+        try:
+            facts.update(self.screen_info())
+        except (CommandTimeout, EnvError) as exc:
+            facts["error"] = str(exc)
+        return facts
+
+    def close(self) -> None:
+        self._link = None
