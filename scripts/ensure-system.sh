@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes sure the system pieces the tests and demos need exist: a Chromium and CJK fonts.
+# Makes sure the system pieces the tests and demos need exist: a Chromium, CJK fonts and adb.
 # Prefers the distribution's packages (apt), falls back to Playwright's managed browser elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,14 +20,23 @@ else
   need_apt+=(fonts-noto-cjk fontconfig)
 fi
 
+command -v adb >/dev/null 2>&1 || need_apt+=(adb)
+
 if [ ${#need_apt[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     echo "installing ${need_apt[*]} with apt-get" >&2
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
-  elif ! have_chromium; then
-    echo "no apt-get: installing Playwright's managed Chromium" >&2
-    .venv/bin/playwright install chromium
+  else
+    if ! have_chromium; then
+      echo "no apt-get: installing Playwright's managed Chromium" >&2
+      .venv/bin/playwright install chromium
+    fi
+    if ! command -v adb >/dev/null 2>&1; then
+      # adbutils ships an adb binary for this case
+      adb_bin=$(.venv/bin/python -c "import adbutils; print(adbutils.adb_path())" 2>/dev/null || true)
+      [ -n "$adb_bin" ] && ln -sf "$adb_bin" .venv/bin/adb && echo "using adbutils' adb: $adb_bin" >&2
+    fi
   fi
 fi
