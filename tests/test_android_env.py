@@ -196,3 +196,21 @@ def test_device_dropping_mid_episode(adb_server: None, tmp_path: Path, restart: 
         assert re.search(r"device 127\.0\.0\.1:\d+ is gone", result.error or "")
         assert record.status == "env_error" and len(steps) >= 1  # the finished steps are intact
         assert all((result.bundle / s.observation.screenshot).exists() for s in steps)
+
+
+def test_cli_runs_an_android_task_and_lists_devices(android_sim: Any, tmp_path: Path) -> None:
+    from tests.test_cli import assert_one_line_error, cli
+
+    proc = cli("run", ANDROID_DIR / "bluetooth.yaml", "--serial", android_sim.serial, "--out", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "success" in proc.stdout and proc.stdout.count("✓") == 2
+
+    proc = cli("devices")
+    assert proc.returncode == 0
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith(android_sim.serial))
+    assert "PixelSim" in line and "1080x2340" in line and "density 440" in line
+
+    assert_one_line_error(
+        cli("run", ANDROID_DIR / "bluetooth.yaml", "--serial", "10.9.9.9:5555", "--out", tmp_path),
+        "device 10.9.9.9:5555 is not connected",
+    )
