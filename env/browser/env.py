@@ -48,6 +48,21 @@ _ACTIVE_IS_SECRET = """() => {
   while (el && el.shadowRoot && el.shadowRoot.activeElement) el = el.shadowRoot.activeElement;
   return !!el && el.tagName === 'INPUT' && (el.type || '').toLowerCase() === 'password';
 }"""
+# Records, in the page, that a click is about to open a tab or start a download: those arrive as
+# browser events a moment later, and settle waits for them only when the page says one is due.
+_INTENTS = """(() => {
+  const mark = (k) => { (window.__ppIntents = window.__ppIntents || {})[k] = Date.now(); };
+  document.addEventListener('click', (e) => {
+    const a = e.target && e.target.closest ? e.target.closest('a[href]') : null;
+    if (!a) return;
+    if (a.hasAttribute('download')) mark('download');
+    else if ((a.target && a.target !== '_self' && a.target !== '_top' && a.target !== '_parent')
+             || e.ctrlKey || e.metaKey || e.shiftKey) mark('popup');
+  }, true);
+  const open = window.open;
+  window.open = function (...args) { mark('popup'); return open.apply(this, args); };
+})();"""
+_TAKE_INTENTS = "() => { const i = window.__ppIntents || {}; window.__ppIntents = {}; return i; }"
 _TWO_FRAMES = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(0))))"
 
 
@@ -116,6 +131,7 @@ class BrowserEnv(Env):
         self._artifacts: Path | None = None
         self._geometry: tuple[Viewport, float] = (self.config.viewport, self.config.device_scale_factor)
         self._watchdog = Watchdog(None, 0)
+        self._aborted_at = 0.0
 
     # ----------------------------------------------------------------- lifecycle
     def _ensure_browser(self) -> None:
@@ -155,6 +171,7 @@ class BrowserEnv(Env):
             accept_downloads=True,
             locale=self.config.locale,
         )
+        ctx.add_init_script(_INTENTS)
         ctx.set_default_timeout(self.config.action_timeout_s * 1000)
         ctx.set_default_navigation_timeout(self.config.navigation_timeout_s * 1000)
         # Route only what the policy can block: every request costs a round trip when routed.
@@ -165,7 +182,7 @@ class BrowserEnv(Env):
         ctx.on("page", self._on_page)
         ctx.on("request", lambda r: self._pending.add(r))
         ctx.on("requestfinished", lambda r: self._pending.discard(r))
-        ctx.on("requestfailed", lambda r: self._pending.discard(r))
+        ctx.on("requestfailed", self._on_request_failed)
         self._context = ctx
         page = ctx.new_page()
         try:
@@ -206,6 +223,13 @@ class BrowserEnv(Env):
         page.on("close", lambda p: self._pages.remove(p) if p in self._pages else None)
         page.on("download", lambda d: self._downloads.append(d))
         page.on("console", self._on_console)
+
+    def _on_request_failed(self, request: Request) -> None:
+        self._pending.discard(request)
+        # A response turned into a download shows up as an aborted request just before the
+        # download event: remember it so settle waits for that event.
+        if "ERR_ABORTED" in (request.failure or ""):
+            self._aborted_at = time.monotonic()
 
     def _on_console(self, message: ConsoleMessage) -> None:
         # Chromium itself refuses file:// links from web pages; surface that as a block too.
@@ -282,7 +306,7 @@ class BrowserEnv(Env):
             with self._watchdog.guard(action.action):  # type: ignore[attr-defined]
                 result = self._dispatch(action, geometry) or result
                 quiet = self.config.settle_quiet_s if _may_navigate(action) else 0.0
-                self._settle(time.monotonic() + self.config.settle_timeout_s, quiet)
+                self._settle(time.monotonic() + self.config.settle_timeout_s, quiet, len(pages_before))
         except PlaywrightError as exc:
             if self._watchdog.fired:
                 return ActionResult.failure(
@@ -370,18 +394,22 @@ class BrowserEnv(Env):
             raise NotImplementedError(action)
         return None
 
-    def _settle(self, deadline: float, quiet_s: float = 0.0) -> None:
+    def _settle(self, deadline: float, quiet_s: float = 0.0, pages_before: int | None = None) -> None:
         """Wait for navigation and in-flight requests to finish, up to ``deadline``; with ``quiet_s``,
-        also for that long without a new request (a script may navigate shortly after a click)."""
+        also for that long without a new request (a script may navigate shortly after a click).
+
+        A popup or download the action started arrives as a browser event some time after the click;
+        the page's own record of such intents (see _INTENTS) says whether one is still due."""
+        page = self.page
         try:
-            # One round trip lets events the action caused (a popup, a request) reach us before we
-            # look; measured: without it a new tab opened by the click is missed.
-            self.page.evaluate("0")
+            intents = page.evaluate(_TAKE_INTENTS) or {}
         except PlaywrightError:
-            pass  # navigating away: the loop below waits for the new document
+            intents = {}  # navigating away: the loop below waits for the new document
         quiet_since: float | None = None
         while (now := time.monotonic()) < deadline:
             pending = [r for r in self._pending if r.resource_type not in ("websocket", "eventsource")]
+            popup_due = "popup" in intents and pages_before is not None and len(self._pages) <= pages_before
+            download_due = ("download" in intents or now - self._aborted_at < 0.5) and not self._downloads
             if not pending:
                 if quiet_since is None:
                     quiet_since = now
@@ -389,7 +417,7 @@ class BrowserEnv(Env):
                     ready = self.page.evaluate("document.readyState") != "loading"
                 except PlaywrightError:
                     ready = False
-                if ready and now - quiet_since >= quiet_s:
+                if ready and now - quiet_since >= quiet_s and not popup_due and not download_due:
                     return
             else:
                 quiet_since = None
