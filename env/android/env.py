@@ -153,15 +153,20 @@ class AndroidEnv(Env):
 
     # ------------------------------------------------------------------ capture
     def _capture(self) -> Image.Image:
+        return self._capture_with_bytes()[1]
+
+    def _capture_with_bytes(self) -> tuple[bytes, Image.Image]:
+        """The screen as the bytes adb delivered (for cheap comparisons) and as an image."""
         if self.config.capture == "raw":
+            data = self.link.exec_out("screencap")
             try:
-                return parse_raw_screencap(self.link.exec_out("screencap"))
+                return data, parse_raw_screencap(data)
             except ValueError as exc:
                 logger.debug("raw screencap unusable ({}); falling back to PNG", exc)
         data = self.link.exec_out("screencap -p")
         img = Image.open(io.BytesIO(data))
         img.load()
-        return img
+        return data, img
 
     def observe(self) -> Observation:
         try:
@@ -182,17 +187,21 @@ class AndroidEnv(Env):
         return obs
 
     def _settle(self) -> None:
-        """Capture until two consecutive frames agree (screen stable) or the cap; keep the last."""
+        """Capture until two consecutive frames agree (screen stable) or the cap; keep the last.
+
+        Samples are spaced by start time (a capture usually outlasts the interval, so no sleep is
+        added then), and frames are compared as the bytes adb delivered, not as decoded images."""
         deadline = time.monotonic() + self.config.settle_timeout_s
-        previous = self._capture()
+        started = time.monotonic()
+        previous, image = self._capture_with_bytes()
         while time.monotonic() < deadline:
-            time.sleep(self.config.settle_interval_s)
-            current = self._capture()
-            if current.tobytes() == previous.tobytes():
-                self._frame = current
-                return
+            time.sleep(max(0.0, self.config.settle_interval_s - (time.monotonic() - started)))
+            started = time.monotonic()
+            current, image = self._capture_with_bytes()
+            if current == previous:
+                break
             previous = current
-        self._frame = previous
+        self._frame = image
 
     # ------------------------------------------------------------------ act
     def _execute(self, action: ActionBase, geometry: ScreenGeometry) -> ActionResult:
