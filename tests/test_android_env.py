@@ -60,6 +60,8 @@ def test_tap_back_home_and_open_app(android_env: AndroidEnv) -> None:
     assert android_env.current_app()[0] == "com.pixelsim.launcher"
     act(android_env, OpenApp(app="Notes"))
     assert android_env.current_app()[0] == "com.pixelsim.notes"
+    act(android_env, OpenApp(app="Settings"))  # also matches com.android.providers.settings, which can't launch
+    assert android_env.current_app()[0] == "com.pixelsim.settings"
     act(android_env, Home())
     assert android_env.current_app()[0] == "com.pixelsim.launcher"
     act(android_env, OpenApp(app="com.pixelsim.contacts"))

@@ -175,7 +175,8 @@ class AndroidEnv(Env):
         except CommandTimeout as exc:
             raise EnvError(str(exc)) from None
         self._frame = None
-        data = encode(image, self.config.image_format, self.config.jpeg_quality)
+        rgb = image.convert("RGB")
+        data = encode(rgb, self.config.image_format, self.config.jpeg_quality)
         w, h = image.size
         obs = Observation(
             screenshot=data,
@@ -183,7 +184,7 @@ class AndroidEnv(Env):
             geometry=ScreenGeometry(width=w, height=h, device_scale_factor=1.0, viewport_width=w, viewport_height=h),
             app=package,
         )
-        obs.__dict__["image"] = image.convert("RGB")  # already decoded: spare consumers a decode
+        obs.__dict__["image"] = rgb  # already decoded: spare consumers a decode
         return obs
 
     def _settle(self) -> None:
@@ -287,25 +288,29 @@ class AndroidEnv(Env):
 
     def _open(self, app: str, activity: str | None, *, fresh: bool = False) -> ActionResult:
         packages = [p.removeprefix("package:") for p in self.link.shell("pm list packages").split()]
-        package = app if app in packages else self._package_for_label(app, packages)
-        if package is None:
+        candidates = [app] if app in packages else self._packages_for_label(app, packages)
+        if not candidates:
             return ActionResult.failure(f"no app {app!r} on the device; packages: {', '.join(sorted(packages))}")
-        if fresh:  # an episode starts the app anew, not where the last one left it
-            self.link.shell(f"am force-stop {package}")
-        if activity:
-            component = f"{package}/{activity}"
-            rc, out = self.link.shell_rc(f"am start -n {component}")
-        else:
-            rc, out = self.link.shell_rc(f"monkey -p {package} -c android.intent.category.LAUNCHER 1")
-        if rc != 0 or "Error" in out:
-            return ActionResult.failure(f"cannot start {package}: {out.strip()[:200]}")
-        return ActionResult(info={"package": package})
+        errors: list[str] = []
+        for package in candidates:  # a label can match several packages; the first that launches wins
+            if fresh:  # an episode starts the app anew, not where the last one left it
+                self.link.shell(f"am force-stop {package}")
+            if activity:
+                rc, out = self.link.shell_rc(f"am start -n {package}/{activity}")
+            else:
+                rc, out = self.link.shell_rc(f"monkey -p {package} -c android.intent.category.LAUNCHER 1")
+            if rc == 0 and "Error" not in out and "No activities found" not in out:
+                return ActionResult(info={"package": package})
+            errors.append(f"{package}: {out.strip()[:120]}")
+        return ActionResult.failure(f"cannot start {app!r}: {'; '.join(errors)}")
 
     @staticmethod
-    def _package_for_label(label: str, packages: list[str]) -> str | None:
-        """'Settings' -> com.android.settings; 'Contacts' -> com.pixelsim.contacts (last segment)."""
+    def _packages_for_label(label: str, packages: list[str]) -> list[str]:
+        """'Settings' -> [com.android.settings, ..., com.android.providers.settings]: packages whose last
+        segment is the label, content providers (never launchable) last."""
         want = label.strip().lower().replace(" ", "")
-        return next((p for p in sorted(packages) if p.rsplit(".", 1)[-1].lower() == want), None)
+        found = [p for p in packages if p.rsplit(".", 1)[-1].lower() == want]
+        return sorted(found, key=lambda p: (".providers." in p, p))
 
     # ------------------------------------------------------------------ evaluate
     def _evaluate(self, check: SuccessCheck) -> Evaluation:

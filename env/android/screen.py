@@ -30,7 +30,7 @@ def parse_raw_screencap(data: bytes) -> Image.Image:
 def encode(image: Image.Image, fmt: str, quality: int) -> bytes:
     buf = io.BytesIO()
     if fmt == "jpeg":
-        image.convert("RGB").save(buf, "JPEG", quality=quality)
+        (image if image.mode == "RGB" else image.convert("RGB")).save(buf, "JPEG", quality=quality)
     else:
         image.save(buf, "PNG", compress_level=1)
     return buf.getvalue()
