@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from env import Observation, StartSpec, SuccessCheck
+from env import Observation, ScreenGeometry, StartSpec, SuccessCheck
 from env.spec import NoCheck
 
 FORMAT_VERSION = 1
@@ -82,6 +82,23 @@ class ObservationRecord(BaseModel):
             url=obs.url,
             title=obs.title,
             app=obs.app,
+        )
+
+    def to_observation(self, bundle: Path) -> Observation:
+        """The observation this record describes, screenshot bytes read back from ``bundle``."""
+        return Observation(
+            screenshot=(bundle / self.screenshot).read_bytes(),
+            image_format="png" if self.screenshot.endswith(".png") else "jpeg",
+            geometry=ScreenGeometry(
+                width=self.width,
+                height=self.height,
+                device_scale_factor=self.device_scale_factor,
+                viewport_width=self.viewport_width,
+                viewport_height=self.viewport_height,
+            ),
+            url=self.url,
+            title=self.title,
+            app=self.app,
         )
 
 

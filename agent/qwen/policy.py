@@ -21,7 +21,7 @@ from agent.qwen.backends.base import Backend, BackendError, ModelResponse, Sampl
 from agent.qwen.dialects import get_dialect
 from agent.qwen.dialects.base import Dialect, EnvKind, ParseError
 from agent.qwen.prompt import PROMPT_VERSION, PromptConfig, build_request, messages_for_record, repair_messages
-from env import Observation, ScreenGeometry
+from env import Observation
 from tools import REGISTRY, ActionBase
 
 
@@ -152,32 +152,13 @@ def replay(policy: Policy, bundle: Path | str) -> list[ReplayPair]:
 
     The step-level benchmarks build their metrics on these (gold, predicted) pairs.
     """
-    from PIL import Image
-
     bundle = Path(bundle)
     record, steps = read_bundle(bundle)
     spec = EpisodeSpec.model_validate(record.task)
     policy.reset(spec)
     pairs: list[ReplayPair] = []
     for i, step in enumerate(steps):
-        o = step.observation
-        data = (bundle / o.screenshot).read_bytes()
-        with Image.open(bundle / o.screenshot) as img:
-            width, height = img.size
-        obs = Observation(
-            screenshot=data,
-            image_format="png" if o.screenshot.endswith(".png") else "jpeg",
-            geometry=ScreenGeometry(
-                width=width,
-                height=height,
-                device_scale_factor=o.device_scale_factor,
-                viewport_width=o.viewport_width,
-                viewport_height=o.viewport_height,
-            ),
-            url=o.url,
-            title=o.title,
-            app=o.app,
-        )
+        obs = step.observation.to_observation(bundle)
         decision = policy.decide(spec.instruction, obs, steps[:i])
         predicted: ActionBase | None = None
         error = decision.parse_error
@@ -193,7 +174,7 @@ def replay(policy: Policy, bundle: Path | str) -> list[ReplayPair]:
                 predicted=predicted.model_dump(mode="json") if predicted else None,
                 raw_output=decision.raw_output,
                 parse_error=error,
-                screen=(width, height),
+                screen=(obs.geometry.width, obs.geometry.height),
             )
         )
     return pairs

@@ -317,7 +317,7 @@ class BrowserEnv(Env):
             if acted is None or not acted.is_closed() or not self._pages:
                 return ActionResult.failure(f"{action.action} failed: {_short(exc)}")  # type: ignore[attr-defined]
             # The action closed its own tab (e.g. a button calling window.close()): not a failure.
-            result = ActionResult(info={"closed_tab": acted.url if hasattr(acted, "url") else None})
+            result = ActionResult(info={"closed_tab": acted.url})
             self._settle(time.monotonic() + self.config.settle_timeout_s)
         new_pages = [p for p in self._pages if p not in pages_before]
         if "closed_tab" in result.info:
