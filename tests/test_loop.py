@@ -207,6 +207,8 @@ def test_hung_page_is_killed_and_the_episode_ends_cleanly(http_server: str, tmp_
     hang = {"action": "click", "x": 460, "y": 120}
     started = time.monotonic()
     with BrowserEnv(BrowserConfig(hang_timeout_s=2)) as env:
+        env.reset(StartSpec(url=f"{http_server}/loop.html"))
+        assert env._watchdog.armed
         result = Agent(env, ScriptedPolicy([BUTTON_A, hang, BUTTON_A]), AgentConfig(out_dir=tmp_path)).run(
             spec(f"{http_server}/loop.html")
         )

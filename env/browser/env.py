@@ -130,7 +130,7 @@ class BrowserEnv(Env):
         self._policy = DomainPolicy([], allow_file=True)
         self._artifacts: Path | None = None
         self._geometry: tuple[Viewport, float] = (self.config.viewport, self.config.device_scale_factor)
-        self._watchdog = Watchdog(None, 0)
+        self._watchdog = Watchdog(set(), 0)
         self._aborted_at = 0.0
 
     # ----------------------------------------------------------------- lifecycle
@@ -151,7 +151,9 @@ class BrowserEnv(Env):
             first = str(exc).strip().splitlines()[0]
             raise EnvError(f"could not launch Chromium ({path or 'Playwright managed'}): {first}") from None
         new = chromium_descendants() - before
-        self._watchdog = Watchdog(next(iter(new)) if len(new) == 1 else None, self.config.hang_timeout_s)
+        if len(new) != 1:
+            logger.debug("launch scan found {} new Chromium processes; the watchdog re-reads when it fires", len(new))
+        self._watchdog = Watchdog(new, self.config.hang_timeout_s, existing_before=before)
         logger.debug("launched Chromium {} from {}", self._browser.version, path or "playwright")
 
     def reset(self, start: StartSpec, *, artifacts_dir: Path | None = None) -> None:

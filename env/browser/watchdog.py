@@ -51,22 +51,59 @@ def kill_renderers(browser_pid: int) -> int:
 
 
 class Watchdog:
-    def __init__(self, browser_pid: int | None, limit_s: float) -> None:
-        self.browser_pid = browser_pid
+    """Kills the renderers of the Chromium processes that appeared when this env launched its browser.
+
+    Normally that is exactly one process; should the launch-time scan have seen several (another
+    Chromium started at the same moment) or none (a process table read racing an exit), the set
+    is re-read when the watchdog fires: anything Chromium below this process that was not there
+    before the launch. Over-killing a sibling's renderer is better than hanging forever.
+    """
+
+    def __init__(self, browser_pids: set[int], limit_s: float, *, existing_before: set[int] | None = None) -> None:
+        self.browser_pids = set(browser_pids)
+        self.existing_before = existing_before
         self.limit_s = limit_s
         self.fired = False
+
+    @property
+    def armed(self) -> bool:
+        return self.limit_s > 0 and (bool(self.browser_pids) or self.existing_before is not None)
+
+    def _targets(self) -> set[int]:
+        if len(self.browser_pids) == 1 or self.existing_before is None:
+            return self.browser_pids
+        return self.browser_pids | (chromium_descendants() - self.existing_before)
 
     @contextmanager
     def guard(self, what: str) -> Iterator[None]:
         """Run the block; if it outlives the limit, kill this browser's renderers."""
-        if self.browser_pid is None or self.limit_s <= 0:
+        if not self.armed:
             yield
             return
 
+        inside = True
+
+        def escalate() -> None:
+            # The renderer kill did not unblock the call: take the whole browser down (the next
+            # reset relaunches it). Better a lost browser than a hung run.
+            if inside:
+                for pid in self._targets():
+                    try:
+                        psutil.Process(pid).kill()
+                    except psutil.Error:
+                        pass
+                logger.warning("{} still hung {:.0f}s after the renderer kill: killed the browser", what, 5.0)
+
         def fire() -> None:
             self.fired = True
-            n = kill_renderers(self.browser_pid)  # type: ignore[arg-type]
-            logger.warning("{} hung for {:.0f}s: killed {} renderer process(es)", what, self.limit_s, n)
+            try:
+                n = sum(kill_renderers(pid) for pid in self._targets())
+                logger.warning("{} hung for {:.0f}s: killed {} renderer process(es)", what, self.limit_s, n)
+            except Exception as exc:  # noqa: BLE001 - a watchdog must never die silently
+                logger.warning("watchdog could not kill renderers: {}", exc)
+            follow_up = threading.Timer(5.0, escalate)
+            follow_up.daemon = True
+            follow_up.start()
 
         timer = threading.Timer(self.limit_s, fire)
         timer.daemon = True
@@ -75,4 +112,5 @@ class Watchdog:
         try:
             yield
         finally:
+            inside = False
             timer.cancel()
