@@ -61,7 +61,31 @@ _INTENTS = """(() => {
   }, true);
   const open = window.open;
   window.open = function (...args) { mark('popup'); return open.apply(this, args); };
+  // Short timers a page starts right after a real click or key press (e.g. "navigate in 50 ms")
+  // are part of that action: count them until they fire, so settle can wait for exactly those.
+  const now = () => performance.now();
+  let lastInput = -1e9, pending = 0, lastFired = -1e9;
+  for (const t of ['click', 'keydown', 'pointerup', 'submit']) {
+    document.addEventListener(t, (e) => { if (e.isTrusted) lastInput = now(); }, true);
+  }
+  const setT = window.setTimeout, clearT = window.clearTimeout, tracked = new Set();
+  window.setTimeout = function (fn, delay, ...args) {
+    if (typeof fn !== 'function' || now() - lastInput > 100 || (Number(delay) || 0) > 500) {
+      return setT.call(this, fn, delay, ...args);
+    }
+    pending++;
+    const id = setT.call(this, function (...a) {
+      if (tracked.delete(id)) { pending--; lastFired = now(); }
+      return fn.apply(this, a);
+    }, delay, ...args);
+    tracked.add(id);
+    return id;
+  };
+  window.clearTimeout = function (id) { if (tracked.delete(id)) pending--; return clearT.call(this, id); };
+  window.__ppSettle = () => [document.readyState, pending, now() - lastFired];
 })();"""
+# One round trip: the document's state, action timers still due, ms since the last one fired.
+_SETTLE_STATE = "() => window.__ppSettle ? window.__ppSettle() : [document.readyState, 0, 1e9]"
 _TAKE_INTENTS = "() => { const i = window.__ppIntents || {}; window.__ppIntents = {}; return i; }"
 _TWO_FRAMES = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(0))))"
 
@@ -397,8 +421,8 @@ class BrowserEnv(Env):
         return None
 
     def _settle(self, deadline: float, quiet_s: float = 0.0, pages_before: int | None = None) -> None:
-        """Wait for navigation and in-flight requests to finish, up to ``deadline``; with ``quiet_s``,
-        also for that long without a new request (a script may navigate shortly after a click).
+        """Wait for navigation, in-flight requests and the short timers the action started to finish,
+        up to ``deadline``; with ``quiet_s``, also for that long without a new request.
 
         A popup or download the action started arrives as a browser event some time after the click;
         the page's own record of such intents (see _INTENTS) says whether one is still due."""
@@ -416,7 +440,9 @@ class BrowserEnv(Env):
                 if quiet_since is None:
                     quiet_since = now
                 try:
-                    ready = self.page.evaluate("document.readyState") != "loading"
+                    state, timers, since_fired = self.page.evaluate(_SETTLE_STATE)
+                    # a timer that just fired may have started a navigation whose request is on its way
+                    ready = state != "loading" and timers == 0 and since_fired > 30
                 except PlaywrightError:
                     ready = False
                 if ready and now - quiet_since >= quiet_s and not popup_due and not download_due:
