@@ -46,6 +46,7 @@ from typing import Any
 
 import psutil
 from loguru import logger
+from machine_info import cpuinfo_field  # benchmarks/ is on sys.path when run as a script
 from PIL import Image
 
 from agent.episode import EpisodeSpec, read_bundle
@@ -394,14 +395,7 @@ def agent_loop(serial: str, episodes: int, steps: int) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- machine + report
 def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpuinfo_field("model name")
     adb_version = " ".join(adb("version").stdout.splitlines()[:2]) or "unknown"
     chromium = "unknown"
     try:

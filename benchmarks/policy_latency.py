@@ -38,7 +38,6 @@ machine this was written on is a shared, noisy 2-core VM.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -55,6 +54,8 @@ from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+
+from machine_info import cpuinfo_field  # benchmarks/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -154,18 +155,8 @@ def machine() -> dict[str, Any]:
     import psutil
     import torch
 
-    cpu = platform.processor() or "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    flags = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = line
-                break
+    cpu = cpuinfo_field("model name", platform.processor() or "unknown")
+    flags = " " + cpuinfo_field("flags", "")
     isa = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16") if f" {f}" in flags]
     try:
         commit = subprocess.run(

@@ -41,6 +41,7 @@ from typing import Any
 
 import psutil
 from loguru import logger
+from machine_info import cpuinfo_field  # benchmarks/ is on sys.path when run as a script
 
 from agent.episode import EpisodeSpec, read_bundle
 from agent.loop import Agent, AgentConfig
@@ -369,14 +370,7 @@ def _run_child(*args: str) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- machine + report
 def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpuinfo_field("model name")
     try:
         commit = (
             subprocess.run(
