@@ -136,8 +136,15 @@ def test_every_adb_call_is_bounded(android_env: AndroidEnv) -> None:
 
 
 def test_device_selection_errors(android_sim: Any) -> None:
-    with pytest.raises(EnvError, match=r"device 10\.0\.0\.1:5555 is not connected; connected: .*127\.0\.0\.1"):
-        AndroidEnv(AndroidConfig(serial="10.0.0.1:5555")).link  # noqa: B018
+    # a refused port answers at once; an unroutable address makes `adb connect` outlive the
+    # command timeout, which must still read as the device's fault, not the adb server's
+    refused = r"device 127\.0\.0\.1:1 is not connected \(adb connect: .*refused.*connected: .*127\.0\.0\.1"
+    with pytest.raises(EnvError, match=refused):
+        AndroidEnv(AndroidConfig(serial="127.0.0.1:1")).link  # noqa: B018
+    started = time.monotonic()
+    with pytest.raises(EnvError, match=r"device 10\.255\.255\.1:5555 is not connected \(adb connect: .*connected: "):
+        AndroidEnv(AndroidConfig(serial="10.255.255.1:5555", command_timeout_s=1)).link  # noqa: B018
+    assert time.monotonic() - started < 8
 
 
 @pytest.mark.parametrize("path", sorted(ANDROID_DIR.glob("*.yaml")), ids=lambda p: p.stem)
@@ -213,6 +220,6 @@ def test_cli_runs_an_android_task_and_lists_devices(android_sim: Any, tmp_path: 
     assert "PixelSim" in line and "1080x2340" in line and "density 440" in line
 
     assert_one_line_error(
-        cli("run", ANDROID_DIR / "bluetooth.yaml", "--serial", "10.9.9.9:5555", "--out", tmp_path),
-        "device 10.9.9.9:5555 is not connected",
+        cli("run", ANDROID_DIR / "bluetooth.yaml", "--serial", "127.0.0.1:1", "--out", tmp_path),
+        "device 127.0.0.1:1 is not connected",
     )

@@ -43,9 +43,17 @@ class DeviceLink:
         self.device: AdbDevice = self.client.device(self.serial)
 
     def _select(self, serial: str | None) -> str:
+        connect_error = ""
+        if serial and ":" in serial:
+            # a network device: ask the server to connect; an unroutable address times out here,
+            # which is the device's fault, not the server's
+            try:
+                reply = self.client.connect(serial, timeout=self.timeout_s)
+                if "connected" not in reply or "failed" in reply or "cannot" in reply:
+                    connect_error = f" (adb connect: {reply.strip()})"
+            except (AdbError, OSError) as exc:
+                connect_error = f" (adb connect: {exc or type(exc).__name__})"
         try:
-            if serial and ":" in serial:
-                self.client.connect(serial, timeout=self.timeout_s)
             devices = [d for d in self.client.list() if d.state == "device"]
         except (AdbError, OSError) as exc:
             raise EnvError(
@@ -55,7 +63,9 @@ class DeviceLink:
         serials = [d.serial for d in devices]
         if serial:
             if serial not in serials:
-                raise EnvError(f"device {serial} is not connected; connected: {', '.join(serials) or 'none'}")
+                raise EnvError(
+                    f"device {serial} is not connected{connect_error}; connected: {', '.join(serials) or 'none'}"
+                )
             return serial
         if len(serials) == 1:
             return serials[0]
