@@ -1,0 +1,128 @@
+"""A policy described as plain data, so it can be built anywhere (a CLI, a worker process, a Ray task).
+
+Benchmark workers run in other processes or on other machines; they get this small model instead of
+a loaded policy and build their own. Its ``run_identity`` is what a benchmark run key hashes: two
+results are comparable only when these fields agree.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.policy import Policy
+from agent.qwen.resize import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS
+
+
+class PolicySpecError(ValueError):
+    """The options cannot make a policy (missing model, bad pixel limits, unreachable endpoint)."""
+
+
+class PolicySpec(BaseModel):
+    """Who decides. ``kind`` 'oracle' means the suite's own reference policy (e.g. MiniWoB's DOM oracle)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["qwen", "scripted", "oracle"] = "qwen"
+    model: str | None = Field(None, description="hub id or folder (local), or the served model's name")
+    endpoint: str | None = None
+    dialect: str | None = None
+    min_pixels: int = Field(DEFAULT_MIN_PIXELS, ge=28 * 28)
+    max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=28 * 28)
+    history: int = Field(8, ge=0)
+    history_images: int = Field(0, ge=0)
+    max_repairs: int = Field(2, ge=0)
+    sample: bool = False
+    temperature: float = Field(0.7, gt=0)
+    seed: int | None = None
+    max_new_tokens: int = Field(256, ge=1)
+    device: str | None = None
+    dtype: str | None = None
+    attn: str | None = None
+    api_key_env: str = "PIXELPILOT_API_KEY"
+    request_timeout: float = Field(60.0, gt=0)
+    script: Path | None = Field(None, description="scripted policy: the actions file")
+
+    def check(self) -> PolicySpec:
+        """Raise PolicySpecError (one line) for option combinations that cannot make a policy."""
+        if self.kind == "qwen" and not self.model:
+            raise PolicySpecError(
+                "a Qwen2-VL policy needs --model (a hub id or folder, or the served model's name with --endpoint)"
+            )
+        if self.min_pixels > self.max_pixels:
+            raise PolicySpecError(f"--min-pixels ({self.min_pixels}) must not exceed --max-pixels ({self.max_pixels})")
+        return self
+
+    def resolved_dialect(self) -> str | None:
+        if self.kind != "qwen":
+            return None
+        from agent.qwen.dialects import infer_dialect
+
+        return self.dialect or infer_dialect(self.model or "")
+
+    def run_identity(self) -> dict[str, Any]:
+        """The fields that make results comparable (the benchmark run key hashes these)."""
+        from agent.qwen.prompt import PROMPT_VERSION
+
+        identity: dict[str, Any] = {"policy": self.kind}
+        if self.kind == "qwen":
+            identity |= {
+                "model": self.model,
+                "dialect": self.resolved_dialect(),
+                "min_pixels": self.min_pixels,
+                "max_pixels": self.max_pixels,
+                "prompt_version": PROMPT_VERSION,
+                "history": self.history,
+                "history_images": self.history_images,
+                "sampling": {"sample": self.sample, "temperature": self.temperature} if self.sample else "greedy",
+            }
+        elif self.kind == "scripted":
+            identity["script"] = str(self.script) if self.script else None
+        return identity
+
+    def build(self, *, check: bool = True) -> Policy:
+        """Load the model / open the endpoint. Raises PolicySpecError with one line on bad options."""
+        if self.kind == "scripted":
+            from agent.scripted import ScriptedPolicy, ScriptError
+
+            if self.script is None:
+                raise PolicySpecError("a scripted policy needs --script FILE")
+            try:
+                return ScriptedPolicy.from_file(self.script)
+            except ScriptError as exc:
+                raise PolicySpecError(str(exc)) from None
+        if self.kind == "oracle":
+            raise PolicySpecError("the oracle policy is provided by the benchmark suite, not built here")
+        self.check()
+        from agent.qwen.backends.base import BackendError, SamplingConfig
+        from agent.qwen.factory import make_policy
+        from agent.qwen.prompt import PromptConfig
+
+        prompt = PromptConfig(
+            min_pixels=self.min_pixels,
+            max_pixels=self.max_pixels,
+            history_actions=self.history,
+            history_images=self.history_images,
+        )
+        sampling = SamplingConfig(
+            do_sample=self.sample, temperature=self.temperature, seed=self.seed, max_new_tokens=self.max_new_tokens
+        )
+        options: dict[str, object] = (
+            {"api_key_env": self.api_key_env, "timeout_s": self.request_timeout, "check": check}
+            if self.endpoint
+            else {"device": self.device, "dtype": self.dtype, "attn_implementation": self.attn}
+        )
+        try:
+            return make_policy(
+                self.model or "",
+                endpoint=self.endpoint,
+                dialect=self.dialect,
+                prompt=prompt,
+                sampling=sampling,
+                max_repairs=self.max_repairs,
+                **options,
+            )
+        except (BackendError, ValueError) as exc:
+            raise PolicySpecError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
