@@ -54,7 +54,11 @@ class DeviceLink:
             except (AdbError, OSError) as exc:
                 connect_error = f" (adb connect: {exc or type(exc).__name__})"
         try:
-            devices = [d for d in self.client.list() if d.state == "device"]
+            listed = self.client.list()
+            devices = [d for d in listed if d.state == "device"]
+            state = next((d.state for d in listed if d.serial == serial and d.state != "device"), None)
+            if state and not connect_error:
+                connect_error = f" (state: {state})"
         except (AdbError, OSError) as exc:
             raise EnvError(
                 f"cannot reach the adb server at {self.client.host}:{self.client.port}: {exc}; "
