@@ -80,6 +80,10 @@ class Agent:
         self._executor = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="decide")
         #: Called with each StepRecord right after it is written (the CLI prints a line per step).
         self.on_step: Callable[[StepRecord], None] | None = None
+        #: Called on the loop's own thread before each decision, with the observation it is for.
+        #: Policies that need the live env (a DOM-reading oracle) prepare their answer here, because
+        #: decide() runs on another thread where the browser driver must not be touched.
+        self.before_decide: Callable[[Observation, list[StepRecord]], None] | None = None
 
     def run(self, spec: EpisodeSpec, *, bundle_dir: Path | None = None) -> EpisodeResult:
         bundle = bundle_dir or new_bundle_dir(self.config.out_dir, spec.id)
@@ -156,6 +160,9 @@ class Agent:
                 }
             history.append(step)
             failures = failures + 1 if step.error else 0
+            if action is not None and self.env.episode_over():
+                status = "finished"
+                break
             if action is not None and result is not None and result.ok and action.action in TERMINAL_ACTIONS:  # type: ignore[attr-defined]
                 if isinstance(action, Answer):
                     answer = action.text
@@ -187,6 +194,8 @@ class Agent:
         started = now_iso()
         t0 = time.perf_counter()
         obs = self.env.observe()
+        if self.before_decide is not None:
+            self.before_decide(obs, history)
         t1 = time.perf_counter()
         decision, timeout = self._decide(spec.instruction, obs, history, deadline)
         t2 = time.perf_counter()

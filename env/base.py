@@ -111,6 +111,13 @@ class Env(ABC):
     @abstractmethod
     def _evaluate(self, check: SuccessCheck) -> Evaluation: ...
 
+    def episode_over(self) -> bool:
+        """True when the environment itself ended the episode (e.g. a MiniWoB task that scored).
+
+        The agent loop asks after each executed action and stops with status "finished".
+        """
+        return False
+
     def info(self) -> dict[str, Any]:
         """Facts about the env for the episode record (versions, screen, config)."""
         return {"kind": self.kind}

@@ -156,6 +156,9 @@ class BrowserEnv(Env):
         self._geometry: tuple[Viewport, float] = (self.config.viewport, self.config.device_scale_factor)
         self._watchdog = Watchdog(set(), 0)
         self._aborted_at = 0.0
+        #: Capture only this top-left area of the viewport (CSS px), e.g. MiniWoB's task area inside
+        #: its larger window; coordinates stay screenshot px = CSS px * scale from the same origin.
+        self.capture_area: Viewport | None = None
 
     # ----------------------------------------------------------------- lifecycle
     def _ensure_browser(self) -> None:
@@ -294,6 +297,10 @@ class BrowserEnv(Env):
             }
             if self.config.capture_format == "jpeg":
                 kwargs["quality"] = self.config.jpeg_quality
+            if self.capture_area is not None:
+                area = self.capture_area
+                kwargs["clip"] = {"x": 0, "y": 0, "width": area.width, "height": area.height}
+                viewport = area
             with self._watchdog.guard("screenshot"):
                 try:
                     # Chromium can drop a capture that races a navigation's commit; a retry then succeeds.

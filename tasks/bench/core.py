@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.policy_spec import PolicySpec
+
 UnitStatus = Literal[
     "finished",
     "max_steps",
@@ -108,8 +110,11 @@ class Suite(ABC):
         """The units of a run over ``tasks`` (already filtered), ``seeds`` seeds each where seeds apply."""
 
     @abstractmethod
-    def open_worker(self, index: int, policy: Any) -> Worker:
-        """A worker with its own resources; ``policy`` is a built agent.policy.Policy (or None for oracles)."""
+    def open_worker(self, index: int, policy_spec: PolicySpec) -> Worker:
+        """A worker with its own resources (browser, device, model), built inside the worker's process.
+
+        ``policy_spec`` says who decides; kind "oracle" asks for the suite's own reference policy.
+        """
 
     def settings(self) -> dict[str, Any]:
         """Suite settings that change results (e.g. the render scale); they go into the run key."""
