@@ -353,6 +353,15 @@ def tools(
         out.print(f"[bold]{schema['name']}[/]({args})  [dim]{schema['description']}[/]", soft_wrap=True)
 
 
+def _add_subcommands() -> None:
+    from agent.cli_bench import bench_app
+
+    app.add_typer(bench_app, name="bench")
+
+
+_add_subcommands()
+
+
 def main() -> None:
     app()
 

@@ -52,8 +52,9 @@ def luminance(obs: Observation) -> np.ndarray:
     y=st.floats(0, 5000, allow_nan=False),
 )
 def test_geometry_round_trip(dsf: float, x: float, y: float) -> None:
-    g = ScreenGeometry(width=4000, height=4000, device_scale_factor=dsf, viewport_width=4000 / dsf,
-                       viewport_height=4000 / dsf)
+    g = ScreenGeometry(
+        width=4000, height=4000, device_scale_factor=dsf, viewport_width=4000 / dsf, viewport_height=4000 / dsf
+    )
     cx, cy = g.to_input(x, y)
     assert cx == pytest.approx(x / dsf) and cy == pytest.approx(y / dsf)
     bx, by = g.from_input(cx, cy)
@@ -108,10 +109,10 @@ def test_screenshot_is_native_resolution(browser: BrowserEnv, http_server: str, 
     lum = luminance(obs)
     row = lum[int(180 * dsf)]  # both lines run from y=150 to y=210 CSS px
 
-    line = np.flatnonzero(row[int(45 * dsf): int(56 * dsf)] < 100) + int(45 * dsf)
+    line = np.flatnonzero(row[int(45 * dsf) : int(56 * dsf)] < 100) + int(45 * dsf)
     assert list(line) == [int(50 * dsf) + i for i in range(int(dsf))]
 
-    hair = np.flatnonzero(row[int(65 * dsf): int(76 * dsf)] < 100) + int(65 * dsf)
+    hair = np.flatnonzero(row[int(65 * dsf) : int(76 * dsf)] < 100) + int(65 * dsf)
     assert list(hair) == [int(70 * dsf)], "a hairline upscaled from a CSS-resolution capture spans 2 px"
 
 
@@ -194,9 +195,9 @@ def test_cjk_text_renders_real_glyphs(browser: BrowserEnv, http_server: str) -> 
     )
     assert abs(width - 7 * 32) <= 3, f"CJK glyphs are 1em wide at 32px; got {width}"
 
-    crop = luminance(obs)[int(y): int(y + height), int(x): int(x + width)]
+    crop = luminance(obs)[int(y) : int(y + height), int(x) : int(x + width)]
     step = width / 7
-    cells = [crop[:, round(i * step): round(i * step) + 30] < 128 for i in range(7)]
+    cells = [crop[:, round(i * step) : round(i * step) + 30] < 128 for i in range(7)]
     for i, cell in enumerate(cells):
         assert cell.sum() > 40, f"glyph {i} is blank"
     # Tofu (missing-glyph boxes) would make every cell the same picture.

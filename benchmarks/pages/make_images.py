@@ -43,9 +43,7 @@ def make_photo(seed: int) -> Image.Image:
 
     # sun / moon
     cx, cy, r = rng.randint(60, 340), rng.randint(40, 120), rng.randint(18, 34)
-    draw.ellipse(
-        [cx - r, cy - r, cx + r, cy + r], fill=lerp(sky_bot, (255, 255, 240), 0.7)
-    )
+    draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=lerp(sky_bot, (255, 255, 240), 0.7))
 
     # soft clouds
     for _ in range(rng.randint(2, 5)):
@@ -78,12 +76,8 @@ def make_photo(seed: int) -> Image.Image:
     img = img.filter(ImageFilter.GaussianBlur(radius=2.2))
 
     # film-grain noise (seeded, so the output is reproducible)
-    grain = Image.frombytes("L", (W, H), rng.randbytes(W * H)).point(
-        lambda v: 114 + v * 28 // 255
-    )
-    img = ImageChops.add(
-        img, Image.merge("RGB", (grain, grain, grain)), scale=1.0, offset=-128
-    )
+    grain = Image.frombytes("L", (W, H), rng.randbytes(W * H)).point(lambda v: 114 + v * 28 // 255)
+    img = ImageChops.add(img, Image.merge("RGB", (grain, grain, grain)), scale=1.0, offset=-128)
     return img
 
 

@@ -116,9 +116,20 @@ class Suite(ABC):
         ``policy_spec`` says who decides; kind "oracle" asks for the suite's own reference policy.
         """
 
+    def default_tasks(self, policy_spec: PolicySpec) -> list[str]:
+        """The tasks a run covers without --tasks (e.g. only those an oracle supports)."""
+        return self.tasks()
+
+    def check_tasks(self, tasks: list[str], policy_spec: PolicySpec) -> None:  # noqa: B027 - optional hook
+        """Raise SuiteError when ``policy_spec`` cannot run ``tasks`` (before any worker starts)."""
+
     def settings(self) -> dict[str, Any]:
         """Suite settings that change results (e.g. the render scale); they go into the run key."""
         return {}
+
+    def summarize(self, results: list[UnitResult]) -> dict[str, Any] | None:
+        """Suite-specific figures for summary.json (grounding splits, step-level match rates)."""
+        return None
 
     def describe_run(self) -> dict[str, Any]:
         """What the report shows about how the suite ran (e.g. MiniWoB's render scale)."""

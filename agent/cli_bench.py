@@ -1,0 +1,310 @@
+"""`pixelpilot bench`: run a suite, list suites and tasks, compare runs, make a grounding set.
+
+Every suite command takes the same policy and run options (one signature, registered once per
+suite), so `bench miniwob` and `bench grounding` read alike.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from loguru import logger
+from pydantic import ValidationError
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from agent.policy_spec import PolicySpec, PolicySpecError
+
+bench_app = typer.Typer(no_args_is_help=True, help="Run benchmark suites, compare runs, make datasets.")
+
+
+class BenchPolicy(str, Enum):
+    qwen = "qwen"
+    oracle = "oracle"
+
+
+class Backend(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+def _console() -> tuple[Any, Any]:
+    from agent.cli import err, out
+
+    return out, err
+
+
+def _fail(message: str) -> None:
+    from agent.cli import fail
+
+    fail(message)
+
+
+def _bench_options(
+    out_dir: Annotated[Path, typer.Option("--out", help="run folder: run.json, results.jsonl, report.html")],
+    workers: Annotated[int, typer.Option(min=1, max=256, help="parallel workers, each with its own browser")] = 1,
+    tasks: Annotated[
+        list[str] | None, typer.Option("--tasks", help="task name glob (repeatable), e.g. 'click-*'")
+    ] = None,
+    seeds: Annotated[int, typer.Option(min=1, help="episodes per task (seeds seed-start .. +K-1)")] = 1,
+    seed_start: Annotated[int, typer.Option(min=0, help="first seed (held-out seeds for trained models)")] = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="continue --out, skipping finished units")] = False,
+    limit: Annotated[int | None, typer.Option(min=1, help="run at most this many units")] = None,
+    episode_timeout: Annotated[
+        float, typer.Option(min=1, help="hard limit per unit, s; the worker is killed and replaced after")
+    ] = 300.0,
+    data: Annotated[Path | None, typer.Option(help="dataset for grounding/steplevel; task folder otherwise")] = None,
+    policy: Annotated[
+        BenchPolicy | None, typer.Option(help="qwen (default with --model) or oracle (the suite's reference)")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Qwen2-VL-family model: hub id or folder, or served name")] = None,
+    endpoint: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint, e.g. http://host:8000/v1")] = None,
+    dialect: Annotated[
+        str | None, typer.Option(help="qwen2.5-vl | qwen2-vl | showui (default: from the model)")
+    ] = None,
+    max_pixels: Annotated[int | None, typer.Option(min=784, help="visual pixel budget (default 1280*28*28)")] = None,
+    min_pixels: Annotated[int | None, typer.Option(min=784, help="minimum visual pixels (default 56*56)")] = None,
+    history: Annotated[int, typer.Option(min=0, help="previous actions shown to the model")] = 8,
+    max_repairs: Annotated[int, typer.Option(min=0, help="re-asks after unparsable output, per step")] = 2,
+    sample: Annotated[bool, typer.Option("--sample", help="sample instead of greedy decoding")] = False,
+    temperature: Annotated[float, typer.Option(min=0.01)] = 0.7,
+    max_new_tokens: Annotated[int, typer.Option(min=1)] = 256,
+    device: Annotated[str | None, typer.Option(help="local backend device")] = None,
+    dtype: Annotated[str | None, typer.Option(help="local backend dtype")] = None,
+    api_key_env: Annotated[str, typer.Option(help="env var holding the endpoint's API key")] = "PIXELPILOT_API_KEY",
+    request_timeout: Annotated[float, typer.Option(min=0.1, help="per-request timeout for --endpoint, s")] = 60.0,
+    scale: Annotated[float, typer.Option(help="MiniWoB: device scale factor of the 160x210 task area")] = 2.0,
+    max_steps: Annotated[int | None, typer.Option(min=1, help="step cap per episode")] = None,
+    episode_time_ms: Annotated[
+        int | None, typer.Option(min=100, help="MiniWoB: override the task's own time limit (ms)")
+    ] = None,
+    chromium: Annotated[str | None, typer.Option(help="Chromium binary (default: auto-detect)")] = None,
+    serial: Annotated[list[str] | None, typer.Option(help="Android device serial (repeatable, one per worker)")] = None,
+    no_reports: Annotated[bool, typer.Option("--no-episode-reports", help="skip each bundle's report.html")] = False,
+    backend: Annotated[Backend, typer.Option(help="local worker processes, or Ray tasks on a cluster")] = Backend.local,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start a local Ray)")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Template for the suite commands' options (never registered itself)."""
+
+
+def _run_bench(suite_name: str, **o: Any) -> None:
+    from agent.cli import _setup_logging
+    from tasks.bench.core import SuiteError
+    from tasks.bench.report import print_summary, write_summary
+    from tasks.bench.results import latest
+    from tasks.bench.runner import RunOptions, execute, plan_run
+    from tasks.bench.suites import make_suite
+
+    out, err = _console()
+    _setup_logging(o["verbose"])
+    kind = o["policy"].value if o["policy"] else ("qwen" if o["model"] else None)
+    if kind is None:
+        _fail("choose who acts: --model MODEL (with --endpoint for a served one) or --policy oracle")
+    try:
+        spec = PolicySpec(
+            kind=kind,
+            model=o["model"],
+            endpoint=o["endpoint"],
+            dialect=o["dialect"],
+            **{k: o[k] for k in ("min_pixels", "max_pixels") if o[k] is not None},
+            history=o["history"],
+            max_repairs=o["max_repairs"],
+            sample=o["sample"],
+            temperature=o["temperature"],
+            max_new_tokens=o["max_new_tokens"],
+            device=o["device"],
+            dtype=o["dtype"],
+            api_key_env=o["api_key_env"],
+            request_timeout=o["request_timeout"],
+        ).check()
+        if spec.kind == "qwen":
+            # fail fast in the parent on what a worker would fail on (unknown dialect, no endpoint)
+            from agent.qwen.dialects import DIALECTS
+
+            if spec.resolved_dialect() not in DIALECTS:
+                raise PolicySpecError(f"unknown dialect {spec.resolved_dialect()!r}; known: {', '.join(DIALECTS)}")
+        if o["backend"] is Backend.ray:
+            from tasks.bench.ray_backend import check_ray
+
+            check_ray()
+        suite = make_suite(suite_name, {**o, "reports": not o["no_reports"]})
+        options = RunOptions(
+            out=o["out_dir"],
+            workers=o["workers"],
+            seeds=o["seeds"],
+            tasks=o["tasks"] or [],
+            resume=o["resume"],
+            unit_time_limit_s=o["episode_timeout"],
+            backend=o["backend"].value,
+            ray_address=o["ray_address"],
+            limit=o["limit"],
+        )
+        plan = plan_run(suite, spec, options, command=sys.argv)
+    except (PolicySpecError, SuiteError, ValidationError) as exc:
+        _fail(_one_line(exc))
+        return
+    total = plan.total
+    done = len(plan.done)
+    out.print(
+        f"[bold]{suite_name}[/]: {total} units, {done} already done, {len(plan.todo)} to run "
+        f"on {o['workers']} worker(s) · run key {plan.run_key} · {options.out}",
+        soft_wrap=True,
+    )
+    wins = [sum(r.success for r in plan.done), done]
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("success {task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
+
+    def on_result(result: Any) -> None:
+        wins[0] += result.success
+        wins[1] += 1
+        progress.update(bar, advance=1, rate=f"{100 * wins[0] / wins[1]:.1f}%")
+
+    with progress:
+        bar = progress.add_task(suite_name, total=total, completed=done, rate="—")
+        try:
+            outcome = execute(plan, on_result=on_result, verbose=o["verbose"])
+        except SuiteError as exc:
+            _fail(_one_line(exc))
+            return
+    results = latest(outcome.results)
+    summary = write_summary(options.out, results, suite.summarize(results))
+    print_summary(summary, out)
+    out.print(f"results: {options.out / 'results.jsonl'}", soft_wrap=True)
+    out.print(f"report: {options.out / 'report.html'}", soft_wrap=True)
+    if outcome.interrupted:
+        err.print(f"interrupted; finished units are saved. Continue with: --resume --out {options.out}")
+        raise typer.Exit(130)
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _suite_command(name: str, help_text: str) -> Any:
+    @functools.wraps(_bench_options)
+    def command(**kwargs: Any) -> None:
+        _run_bench(name, **kwargs)
+
+    command.__doc__ = help_text
+    return command
+
+
+def _register_suites() -> None:
+    from tasks.bench.suites import SUITES
+
+    for name, help_text in SUITES.items():
+        bench_app.command(name, help=help_text)(_suite_command(name, help_text))
+
+
+_register_suites()
+
+
+@bench_app.command("list")
+def list_suites(
+    suite: Annotated[str | None, typer.Argument(help="one suite: list its tasks")] = None,
+    data: Annotated[Path | None, typer.Option(help="dataset for grounding/steplevel")] = None,
+) -> None:
+    """The suites, and the tasks of one suite."""
+    from tasks.bench.core import SuiteError
+    from tasks.bench.suites import SUITES, make_suite
+
+    out, _ = _console()
+    if suite is None:
+        for name, text in SUITES.items():
+            out.print(f"[bold]{name}[/]  {text}", soft_wrap=True)
+        return
+    if suite not in SUITES:
+        _fail(f"unknown suite {suite!r}; known: {', '.join(SUITES)}")
+    try:
+        s = make_suite(suite, {"data": data})
+        names = s.tasks()
+        oracle = set(s.default_tasks(PolicySpec(kind="oracle"))) if suite == "miniwob" else set()
+    except SuiteError as exc:
+        _fail(_one_line(exc))
+        return
+    for name in names:
+        out.print(f"{name}{'  [dim](oracle)[/]' if name in oracle else ''}", soft_wrap=True)
+    out.print(f"[dim]{len(names)} tasks[/]")
+
+
+@bench_app.command()
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="baseline run folder")],
+    run_b: Annotated[Path, typer.Argument(help="run folder compared against it")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the comparison as JSON")] = False,
+) -> None:
+    """Per-task success deltas of RUN_B against RUN_A, with exact significance tests."""
+    from tasks.bench.compare import CompareError, compare_runs
+
+    out, err = _console()
+    try:
+        report = compare_runs(run_a, run_b)
+    except CompareError as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    for warning in report["warnings"]:
+        err.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+    table = Table(title=f"{run_b} vs {run_a}")
+    for col in ("task", "n A", "A", "n B", "B", "Δ", "p", "test"):
+        table.add_column(col, justify="left" if col in ("task", "test") else "right")
+    for row in [*report["tasks"], report["overall"]]:
+        style = "bold" if row is report["overall"] else ("green" if row["p_value"] < 0.05 else None)
+        table.add_row(
+            row["task"],
+            str(row["n_a"]),
+            f"{100 * row['rate_a']:.1f}%",
+            str(row["n_b"]),
+            f"{100 * row['rate_b']:.1f}%",
+            f"{100 * row['delta']:+.1f}",
+            f"{row['p_value']:.3g}",
+            row["test"],
+            style=style,
+        )
+    out.print(table)
+
+
+@bench_app.command("make-grounding")
+def make_grounding_cmd(
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for images and annotation files")],
+    n: Annotated[int, typer.Option("--n", min=1, help="number of samples")] = 500,
+    seed: Annotated[int, typer.Option(help="generator seed (same seed, same set)")] = 0,
+    chromium: Annotated[str | None, typer.Option(help="Chromium binary (default: auto-detect)")] = None,
+) -> None:
+    """Render synthetic GUIs in Chromium into a ScreenSpot-format grounding set."""
+    from tasks.bench.synth import make_grounding
+
+    out, _ = _console()
+    try:
+        path = make_grounding(out_dir, n, seed=seed, chromium=chromium)
+    except (OSError, ValueError) as exc:
+        _fail(_one_line(exc))
+        return
+    out.print(f"grounding set: {path}", soft_wrap=True)
+
+
+def _silence() -> None:
+    logger.remove()

@@ -1,0 +1,368 @@
+"""The benchmark runner: N worker processes, hard per-unit limits, crash-safe results, resume.
+
+Each worker is a process with its own browser/device/model (built from the suite and a
+PolicySpec), fed one unit at a time over its own pipe. The parent is the only writer of
+results.jsonl. A unit that outlives its limit gets its worker killed (with every process under
+it: Chromium, the Playwright driver) and a fresh worker takes its place; a worker that crashes
+costs only its unit. Either way the unit gets a result line ("killed" / "crashed") and the run
+goes on. Killing the parent itself loses at most the units in flight: ``--resume`` skips every
+unit already in results.jsonl.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import multiprocessing as mp
+import os
+import signal
+import sys
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any, Literal
+
+import psutil
+from loguru import logger
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.policy_spec import PolicySpec
+from tasks.bench.core import Suite, SuiteError, Unit, UnitResult
+from tasks.bench.results import ResultsLog, completed_keys, identity_of, open_run, stamp
+
+
+class RunOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    out: Path
+    workers: int = Field(1, ge=1, le=256)
+    seeds: int = Field(1, ge=1)
+    tasks: list[str] = Field(default_factory=list, description="globs over task names; empty: the suite's default")
+    resume: bool = False
+    unit_time_limit_s: float = Field(300.0, gt=0, description="hard cap on one unit; its worker is killed after")
+    startup_time_limit_s: float = Field(600.0, gt=0, description="cap on a worker's start (browser, model load)")
+    backend: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    limit: int | None = Field(None, ge=1, description="run at most this many units (after resume filtering)")
+
+
+@dataclass
+class RunOutcome:
+    out: Path
+    run_key: str
+    results: list[UnitResult]
+    new: int
+    skipped: int
+    interrupted: bool = False
+
+
+@dataclass
+class Plan:
+    """What a run will do: the manifest is written, the units still to do are known."""
+
+    suite: Suite
+    policy: PolicySpec
+    options: RunOptions
+    run_key: str
+    todo: list[Unit]
+    done: list[UnitResult]
+    total: int
+
+
+def select_tasks(suite: Suite, policy: PolicySpec, patterns: list[str]) -> list[str]:
+    if not patterns:
+        tasks = suite.default_tasks(policy)
+    else:
+        available = suite.tasks()
+        tasks = [t for t in available if any(fnmatch.fnmatchcase(t, p) for p in patterns)]
+        if not tasks:
+            raise SuiteError(
+                f"--tasks {' '.join(patterns)} matches none of the {len(available)} {suite.name} tasks "
+                "(see `pixelpilot bench list`)"
+            )
+    suite.check_tasks(tasks, policy)
+    return tasks
+
+
+def plan_run(suite: Suite, policy: PolicySpec, options: RunOptions, command: list[str] | None = None) -> Plan:
+    tasks = select_tasks(suite, policy, options.tasks)
+    units = suite.units(tasks, options.seeds)
+    identity = identity_of(suite.name, suite.settings(), policy.run_identity())
+    manifest = open_run(
+        options.out,
+        suite=suite.name,
+        identity=identity,
+        policy=policy.model_dump(mode="json"),
+        settings=suite.describe_run(),
+        resume=options.resume,
+        command=command,
+    )
+    previous = ResultsLog(options.out).read()
+    done_keys = completed_keys(previous, manifest.run_key)
+    todo = [u for u in units if u.key not in done_keys]
+    if options.limit is not None:
+        todo = todo[: options.limit]
+    done = [r for r in previous if r.run_key == manifest.run_key]
+    return Plan(suite, policy, options, manifest.run_key, todo, done, len(units))
+
+
+# --------------------------------------------------------------------------- worker processes
+def _worker_main(conn: Connection, index: int, suite: Suite, policy: PolicySpec, out: str, verbose: bool) -> None:
+    """Runs in the worker process: open the worker once, then run units until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    logger.remove()
+    logger.add(sys.stderr, level="DEBUG" if verbose else "WARNING", format=f"w{index} {{time:HH:mm:ss}} {{message}}")
+    try:
+        worker = suite.open_worker(index, policy)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent as one line
+        conn.send(("fatal", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"))
+        return
+    conn.send(("ready", None))
+    try:
+        while True:
+            unit = conn.recv()
+            if unit is None:
+                break
+            t0 = time.perf_counter()
+            try:
+                result = worker.run(unit, Path(out))
+            except Exception as exc:  # noqa: BLE001 - one unit's crash must not stop the run
+                logger.debug(traceback.format_exc())
+                result = UnitResult(
+                    run_key="",
+                    suite=suite.name,
+                    task=unit.task,
+                    seed=unit.seed,
+                    status="crashed",
+                    success=False,
+                    error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+                    elapsed_s=round(time.perf_counter() - t0, 3),
+                )
+            conn.send(("result", result.model_dump(mode="json")))
+    except (EOFError, BrokenPipeError, KeyboardInterrupt):
+        pass
+    finally:
+        try:
+            worker.close()
+        except Exception:  # noqa: BLE001 - closing must not mask how we got here
+            pass
+
+
+def kill_tree(pid: int) -> None:
+    """Kill a process and everything under it (Chromium, drivers, renderers)."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    for p in procs:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=5)
+
+
+@dataclass
+class _Slot:
+    index: int
+    process: Any
+    conn: Connection
+    ready: bool = False
+    unit: Unit | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
+class LocalPool:
+    """Worker processes on this machine."""
+
+    def __init__(self, suite: Suite, policy: PolicySpec, out: Path, size: int, verbose: bool = False) -> None:
+        self.suite, self.policy, self.out, self.verbose = suite, policy, out, verbose
+        self.ctx = mp.get_context("spawn")
+        self.slots: list[_Slot] = []
+        self._next_index = 0
+        for _ in range(size):
+            self.slots.append(self._spawn())
+
+    def _spawn(self) -> _Slot:
+        parent, child = self.ctx.Pipe()
+        index = self._next_index
+        self._next_index += 1
+        process = self.ctx.Process(
+            target=_worker_main,
+            args=(child, index, self.suite, self.policy, str(self.out), self.verbose),
+            name=f"bench-worker-{index}",
+            daemon=True,
+        )
+        process.start()
+        child.close()
+        return _Slot(index, process, parent)
+
+    def replace(self, slot: _Slot) -> _Slot:
+        kill_tree(slot.process.pid)
+        slot.process.join(timeout=5)
+        slot.conn.close()
+        fresh = self._spawn()
+        self.slots[self.slots.index(slot)] = fresh
+        return fresh
+
+    def close(self) -> None:
+        for slot in self.slots:
+            try:
+                slot.conn.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+        deadline = time.monotonic() + 10
+        for slot in self.slots:
+            slot.process.join(timeout=max(0.1, deadline - time.monotonic()))
+            if slot.process.is_alive():
+                kill_tree(slot.process.pid)
+            slot.conn.close()
+
+
+def _crash_result(suite: Suite, unit: Unit, status: str, error: str, elapsed: float) -> UnitResult:
+    return UnitResult(
+        run_key="",
+        suite=suite.name,
+        task=unit.task,
+        seed=unit.seed,
+        status=status,  # type: ignore[arg-type]
+        success=False,
+        error=error,
+        elapsed_s=round(elapsed, 3),
+    )
+
+
+def run_local(plan: Plan, on_result: Callable[[UnitResult], None], verbose: bool = False) -> None:
+    """Drive the plan's units through local worker processes; calls on_result for each."""
+    opts = plan.options
+    pending: deque[Unit] = deque(plan.todo)
+    pool = LocalPool(plan.suite, plan.policy, opts.out, min(opts.workers, len(pending)) or 1, verbose)
+    try:
+        while pending or any(s.unit is not None for s in pool.slots):
+            for slot in pool.slots:
+                if slot.ready and slot.unit is None and pending:
+                    slot.unit = pending.popleft()
+                    slot.started = time.monotonic()
+                    slot.conn.send(slot.unit)
+            live = [s for s in pool.slots if s.unit is not None or not s.ready]
+            if not live:
+                break
+            ready = wait([s.conn for s in live] + [s.process.sentinel for s in live], timeout=0.25)
+            now = time.monotonic()
+            for slot in list(pool.slots):
+                if slot.conn in ready or slot.process.sentinel in ready:
+                    died = _drain(slot, plan.suite, on_result, now)
+                    if died:
+                        _bury(pool, slot, plan.suite, on_result, now, bool(pending))
+                        continue
+                if slot.unit is not None and now - slot.started > opts.unit_time_limit_s:
+                    unit = slot.unit
+                    logger.warning("{} seed {} outlived {:g}s; killing worker {}", unit.task, unit.seed,
+                                   opts.unit_time_limit_s, slot.index)  # fmt: skip
+                    slot.unit = None
+                    pool.replace(slot)
+                    on_result(
+                        _crash_result(
+                            plan.suite, unit, "killed",
+                            f"exceeded the {opts.unit_time_limit_s:g}s limit; worker killed and replaced",
+                            now - slot.started,
+                        ).model_copy(update={"worker": slot.index})
+                    )  # fmt: skip
+                elif not slot.ready and now - slot.started > opts.startup_time_limit_s:
+                    raise SuiteError(f"worker {slot.index} did not start within {opts.startup_time_limit_s:g}s")
+    finally:
+        pool.close()
+
+
+def _drain(slot: _Slot, suite: Suite, on_result: Callable[[UnitResult], None], now: float) -> bool:
+    """Handle every message the worker sent; True when the worker is gone."""
+    while True:
+        try:
+            if not slot.conn.poll():
+                break
+            kind, payload = slot.conn.recv()
+        except (EOFError, OSError):
+            return True
+        if kind == "ready":
+            slot.ready = True
+            slot.started = now
+        elif kind == "result" and slot.unit is not None:
+            slot.unit = None
+            on_result(UnitResult.model_validate(payload).model_copy(update={"worker": slot.index}))
+        elif kind == "fatal":
+            raise SuiteError(f"worker {slot.index} could not start: {payload}")
+    return not slot.process.is_alive()
+
+
+def _bury(
+    pool: LocalPool, slot: _Slot, suite: Suite, on_result: Callable[[UnitResult], None], now: float, more: bool
+) -> None:
+    """A worker died: its unit (if any) is recorded as crashed and a fresh worker takes its place."""
+    slot.process.join(timeout=1)
+    code = slot.process.exitcode
+    if slot.unit is not None:
+        on_result(
+            _crash_result(suite, slot.unit, "crashed", f"worker died (exit {code})", now - slot.started).model_copy(
+                update={"worker": slot.index}
+            )
+        )
+        slot.unit = None
+    elif not slot.ready:
+        raise SuiteError(f"worker {slot.index} died while starting (exit {code})")
+    if more:
+        pool.replace(slot)
+    else:
+        pool.slots.remove(slot)
+        slot.conn.close()
+
+
+def execute(
+    plan: Plan,
+    *,
+    on_result: Callable[[UnitResult], None] | None = None,
+    verbose: bool = False,
+) -> RunOutcome:
+    """Run the plan, appending each result to results.jsonl as it arrives."""
+    log = ResultsLog(plan.options.out)
+    new: list[UnitResult] = []
+
+    def record(result: UnitResult) -> None:
+        result = stamp(result, run_key=plan.run_key)
+        log.append(result)
+        new.append(result)
+        if on_result is not None:
+            on_result(result)
+
+    interrupted = False
+    try:
+        if plan.todo:
+            if plan.options.backend == "ray":
+                from tasks.bench.ray_backend import run_ray
+
+                run_ray(plan, record)
+            else:
+                run_local(plan, record, verbose=verbose)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        log.close()
+    return RunOutcome(
+        out=plan.options.out,
+        run_key=plan.run_key,
+        results=[*plan.done, *new],
+        new=len(new),
+        skipped=len(plan.done),
+        interrupted=interrupted,
+    )
+
+
+def iter_units(plan: Plan) -> Iterator[Unit]:
+    yield from plan.todo
+
+
+def default_workers() -> int:
+    return max(1, (os.cpu_count() or 2) // 2)
