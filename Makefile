@@ -2,7 +2,7 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS ?= dev,local,serving
+EXTRAS ?= dev,local,serving,bench,ray
 
 .PHONY: setup system demo test lint clean
 

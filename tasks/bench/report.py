@@ -104,7 +104,7 @@ def _num(x: Any) -> str:
 def print_summary(summary: dict[str, Any], console: Console, *, max_rows: int = 60) -> None:
     table = Table(title=f"{summary['suite']} · run {summary['run_key']}", show_lines=False)
     for col in ("task", "n", "success", "95% CI", "steps", "parse fail", "vis tok/step", "ms/step c·m·e"):
-        table.add_column(col, justify="left" if col == "task" else "right")
+        table.add_column(col, justify="left" if col == "task" else "right", overflow="fold")
 
     def row(name: str, b: dict[str, Any], style: str | None = None) -> None:
         lat = b["latency_ms_per_step"]
@@ -125,9 +125,10 @@ def print_summary(summary: dict[str, Any], console: Console, *, max_rows: int = 
         for name, block in tasks.items():
             row(name, block)
     overall = summary["overall"]
-    row("overall (episode-weighted)", overall, style="bold")
+    row("overall", overall, style="bold")
     console.print(table)
     console.print(
+        f"overall = episode-weighted (all successes / all episodes): {_pct(overall['success_rate'])}; "
         f"mean of per-task success rates: {_pct(overall['mean_of_task_success_rates'])} over {len(tasks)} tasks; "
         f"statuses: {', '.join(f'{k} {v}' for k, v in sorted(summary['statuses'].items()))}",
         soft_wrap=True,
