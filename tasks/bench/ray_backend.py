@@ -70,7 +70,7 @@ def run_ray(plan: Any, on_result: Callable[[UnitResult], None]) -> None:
     opts = plan.options
     if not ray.is_initialized():
         ray.init(address=opts.ray_address, ignore_reinit_error=True, log_to_driver=False, include_dashboard=False)
-    Actor = ray.remote(num_cpus=1, max_restarts=0)(_ActorImpl)  # noqa: N806 - a class
+    Actor = ray.remote(num_cpus=1, max_restarts=0)(_ActorImpl)
     out = str(opts.out.resolve())
     next_index = 0
 
