@@ -20,8 +20,16 @@ from tasks.bench.stats import binom_two_sided, compare, fisher_exact, wilson
 from tests.test_cli import PIXELPILOT, assert_one_line_error, cli
 
 
-def bench(*args: str | Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*PIXELPILOT, "bench", *map(str, args)], capture_output=True, text=True, timeout=timeout)
+def bench(
+    *args: str | Path, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*PIXELPILOT, "bench", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def read_results(out: Path) -> list[dict]:
@@ -243,3 +251,39 @@ def test_results_log_survives_a_cut_line_and_keys_guard_mixing(tmp_path: Path) -
         open_run(tmp_path, suite="miniwob", identity=other, policy={}, settings={}, resume=True)
     qwen = PolicySpec(model="Qwen/Qwen2-VL-7B-Instruct", max_pixels=256 * 28 * 28).run_identity()
     assert qwen["dialect"] == "qwen2-vl" and qwen["max_pixels"] == 256 * 28 * 28 and "prompt_version" in qwen
+
+
+def test_ray_backend_on_a_local_ray_instance(tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray")
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ray_bin = str(Path(ray.__file__).parents[3].parent / "bin" / "ray")
+    if not Path(ray_bin).exists():
+        ray_bin = "ray"
+    # a throwaway single-machine cluster: Ray's token auth is for clusters that outlive a test
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    start = subprocess.run(
+        [ray_bin, "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+         "--disable-usage-stats"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert start.returncode == 0, start.stderr
+    try:
+        out = tmp_path / "run"
+        args = ["miniwob", "--policy", "oracle", "--tasks", "click-test", "--tasks", "focus-text", "--seeds", "2"]
+        ray_args = ["--backend", "ray", "--ray-address", f"127.0.0.1:{port}", "--workers", "2", "--out", out]
+        first = bench(*args, *ray_args, "--limit", "2", env=env)
+        assert first.returncode == 0, first.stderr + first.stdout
+        assert len(read_results(out)) == 2
+        resumed = bench(*args, *ray_args, "--resume", env=env)  # the same results.jsonl and resume logic
+        assert resumed.returncode == 0, resumed.stderr + resumed.stdout
+        results = read_results(out)
+        assert sorted((r["task"], r["seed"]) for r in results) == [
+            ("click-test", 0), ("click-test", 1), ("focus-text", 0), ("focus-text", 1)
+        ]  # fmt: skip
+        assert all(r["success"] and (out / r["bundle"] / "episode.json").exists() for r in results)
+    finally:
+        subprocess.run([ray_bin, "stop", "--force"], capture_output=True, timeout=120, env=env)

@@ -32,6 +32,18 @@ from typing import Any
 
 MAX_STEPS = 5
 TASK_AREA = {"width": 160, "height": 210}
+#: BrowserGym empties #query (remove_human_display); the oracle reads the instruction from it, so the goal is put
+#: back for the length of the oracle's call (#query has a fixed height: nothing moves) and the page restored.
+ORACLE_WRAPPER = """([task, area, goal]) => {
+  const query = document.getElementById("query");
+  const saved = query ? query.innerHTML : null;
+  if (query) query.textContent = goal;
+  try {
+    return (%s)([task, area]);
+  } finally {
+    if (query) query.innerHTML = saved;
+  }
+}"""
 
 
 def _ms(seconds: float) -> float:
@@ -46,12 +58,20 @@ class BrowserGymPeer:
         self.gym = gym
         self.mode = mode
         self.chromium = chromium
-        self.oracle_js = oracle_js
+        self.oracle_js = ORACLE_WRAPPER % oracle_js.strip().rstrip(";")
         self.envs: dict[str, Any] = {}
 
     def _env(self, task: str) -> Any:
         if task not in self.envs:
-            kwargs: dict[str, Any] = {"headless": True, "pw_chromium_kwargs": {"executable_path": self.chromium}}
+            from browsergym.core.action.highlevel import HighLevelActionSet
+
+            # the default action set plus "coord" (mouse_click); parsing only, no effect on timing
+            actions = HighLevelActionSet(subsets=["chat", "infeas", "bid", "nav", "tab", "coord"])
+            kwargs: dict[str, Any] = {
+                "headless": True,
+                "pw_chromium_kwargs": {"executable_path": self.chromium},
+                "action_mapping": actions.to_python_code,
+            }
             if self.mode == "tuned":
                 kwargs.update(slow_mo=0, pre_observation_delay=0.0, use_raw_page_output=True)
             self.envs[task] = self.gym.make(f"browsergym/miniwob.{task}", **kwargs)
@@ -62,20 +82,21 @@ class BrowserGymPeer:
 
         env = self._env(task)
         t0 = time.perf_counter()
-        env.reset(seed=seed)
+        obs, _ = env.reset(seed=seed)
         t1 = time.perf_counter()
+        goal = str(obs["goal"])
         page = env.unwrapped.page
         steps: list[float] = []
         parts: dict[str, float] = {"oracle": 0.0, "env_step": 0.0, "screenshot": 0.0}
         reward, done = 0.0, False
         for _ in range(MAX_STEPS):
             s0 = time.perf_counter()
-            plan = page.evaluate(self.oracle_js, [task, TASK_AREA])
+            plan = page.evaluate(self.oracle_js, [task, TASK_AREA, goal])
             s1 = time.perf_counter()
             if "x" not in plan:
                 raise RuntimeError(f"oracle has no click for {task} seed {seed}: {plan}")
             scale = getattr(page, "_bgym_scale_factor", 1.0)
-            _, reward, terminated, truncated, _ = env.step(f"mouse_click({plan['x'] * scale}, {plan['y'] * scale})")
+            _, reward, terminated, truncated, info = env.step(f"mouse_click({plan['x'] * scale}, {plan['y'] * scale})")
             s2 = time.perf_counter()
             if self.mode == "tuned":
                 extract_screenshot(page)
@@ -84,6 +105,8 @@ class BrowserGymPeer:
             parts["env_step"] += _ms(s2 - s1)
             parts["screenshot"] += _ms(s3 - s2)
             steps.append(_ms(s3 - s0))
+            if info.get("last_action_error") or env.unwrapped.last_action_error:
+                raise RuntimeError(f"BrowserGym refused the action: {env.unwrapped.last_action_error}")
             page = env.unwrapped.page
             if terminated or truncated:
                 done = bool(terminated)

@@ -103,7 +103,7 @@ def _num(x: Any) -> str:
 
 def print_summary(summary: dict[str, Any], console: Console, *, max_rows: int = 60) -> None:
     table = Table(title=f"{summary['suite']} · run {summary['run_key']}", show_lines=False)
-    for col in ("task", "n", "success", "95% CI", "steps", "parse fail", "vis tok/step", "ms/step c·m·e"):
+    for col in ("task", "n", "success", "95% CI", "steps", "parse fail", "vis tok", "ms cap/model/exec"):
         table.add_column(col, justify="left" if col == "task" else "right", overflow="fold")
 
     def row(name: str, b: dict[str, Any], style: str | None = None) -> None:
@@ -116,7 +116,7 @@ def print_summary(summary: dict[str, Any], console: Console, *, max_rows: int = 
             _num(b["mean_steps"]),
             _pct(b["parse_failure_rate"]),
             _num(b["visual_tokens_per_step"]),
-            "·".join(_num(lat[k]) for k in ("capture", "model", "execute")),
+            "/".join("—" if lat[k] is None else f"{lat[k]:.0f}" for k in ("capture", "model", "execute")),
             style=style,
         )
 
