@@ -281,11 +281,12 @@ def is_bundle(path: Path) -> bool:
     return (path / "episode.json").is_file() and (path / "steps.jsonl").is_file()
 
 
-def read_bundle_samples(bundle: Path, *, successful_only: bool = False) -> list[StepSample]:
+def read_bundle_samples(bundle: Path, *, successful_only: bool = False, episode: str | None = None) -> list[StepSample]:
     """Samples from one pixelpilot bundle: each executed, error-free step; the gold is what was executed.
 
     Steps that failed (parse, validation or execution errors) are neither samples nor history, and
     steps whose typed text was masked as a secret are history only (their gold text is gone).
+    ``episode`` names the episode in sample ids (default: the bundle folder's name).
     """
     try:
         record, steps = read_bundle(bundle)
@@ -312,7 +313,7 @@ def read_bundle_samples(bundle: Path, *, successful_only: bool = False) -> list[
         if not step.masked:
             samples.append(
                 StepSample(
-                    episode=bundle.name,
+                    episode=episode or bundle.name,
                     step=step.index - 1,
                     instruction=instruction,
                     image=image.resolve(),
@@ -342,9 +343,12 @@ def read_steplevel(path: Path | str) -> list[StepSample]:
     elif is_bundle(path):
         samples = read_bundle_samples(path)
     else:
-        bundles = sorted(p for p in path.iterdir() if p.is_dir() and is_bundle(p))
+        # bundles at any depth (a bench run keeps them under episodes/<task>/seed-<n>), named by
+        # their path under ``path`` so that seed-0 of two tasks stay apart
+        bundles = sorted(p.parent for p in path.rglob("episode.json") if is_bundle(p.parent))
         for bundle in bundles:
-            samples += read_bundle_samples(bundle)
+            name = bundle.relative_to(path).as_posix().replace("/", "-")
+            samples += read_bundle_samples(bundle, episode=name)
         for file in sorted(path.rglob("*.json")):
             if file.name == "episode.json" or any(b in file.parents for b in bundles):
                 continue
