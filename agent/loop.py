@@ -42,6 +42,9 @@ class AgentConfig(BaseModel):
     step_time_limit_s: float = Field(120.0, gt=0, description="cap on one decision")
     record_secrets: bool = Field(False, description="keep text typed into password fields")
     write_report: bool = True
+    final_screenshot: bool = Field(
+        True, description="capture the screen once more after the episode (off where the env's end screen says nothing)"
+    )
 
 
 class EpisodeResult(BaseModel):
@@ -174,10 +177,11 @@ class Agent:
                 status = "error"
                 break
         evaluation = self.env.evaluate(spec.success, answer=answer, declared=declared)
-        try:
-            recorder.save_screenshot(self.env.observe(), "final")
-        except EnvError as exc:
-            logger.debug("no final screenshot: {}", exc)
+        if self.config.final_screenshot:
+            try:
+                recorder.save_screenshot(self.env.observe(), "final")
+            except EnvError as exc:
+                logger.debug("no final screenshot: {}", exc)
         last_error = next((s.error for s in reversed(history) if s.error), None)
         return {
             "status": status,

@@ -103,7 +103,10 @@ class _MiniWobWorker(Worker):
         else:
             self.policy = policy_spec.build()
             oracle = None
-        self.agent = Agent(self.env, self.policy, AgentConfig(write_report=suite.reports))
+        # MiniWoB's end screen is the task area as the last action left it (the reward shows outside
+        # it), so the final capture is skipped, as MiniWoB's own env returns no observation at done.
+        config = AgentConfig(write_report=suite.reports, final_screenshot=False)
+        self.agent = Agent(self.env, self.policy, config)
         if oracle is not None:
             self.agent.before_decide = oracle.prepare
 
