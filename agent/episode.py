@@ -38,6 +38,7 @@ EpisodeStatus = Literal[
     "error",  # too many consecutive failed steps
     "env_error",  # the environment could not start or went away
     "aborted",  # an exception or an interrupt stopped the loop
+    "stopped",  # a person (debugger) or a hook stopped the episode
 ]
 ErrorKind = Literal["parse", "validation", "execution", "timeout", "policy"]
 
@@ -102,6 +103,23 @@ class ObservationRecord(BaseModel):
         )
 
 
+InterventionKind = Literal["edit", "click", "skip", "hint", "reask", "stop", "approve"]
+
+
+class Intervention(BaseModel):
+    """A person's (or a script's) change to a step, recorded beside what the policy proposed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: InterventionKind
+    proposed: dict[str, Any] | None = Field(None, description="the action the policy proposed, if any")
+    proposed_raw: str | None = Field(None, description="the policy's raw output for that proposal")
+    proposed_error: str | None = Field(None, description="why the proposal could not run, if it could not")
+    hint: str | None = None
+    note: str | None = None
+    by: str = Field("user", description="user (debugger), script, or a hook's name")
+
+
 class StepRecord(BaseModel):
     """One line of steps.jsonl; also what policies receive as history."""
 
@@ -117,6 +135,9 @@ class StepRecord(BaseModel):
     policy: dict[str, Any] = Field(default_factory=dict, description="policy metadata (prompt, tokens...)")
     timings_ms: dict[str, float] = Field(default_factory=dict)
     masked: bool = Field(False, description="typed text was a secret and is masked in this record")
+    interventions: list[Intervention] = Field(
+        default_factory=list, description="changes a person or hook made to this step (debugger edits, skips…)"
+    )
 
     @property
     def ok(self) -> bool:

@@ -24,11 +24,13 @@ from agent.episode import (
     EpisodeRecorder,
     EpisodeSpec,
     EpisodeStatus,
+    Intervention,
     ObservationRecord,
     StepRecord,
     new_bundle_dir,
     now_iso,
 )
+from agent.hooks import AgentHooks, Replace, Skip, StepContext, Stop
 from agent.policy import Decision, Policy
 from env import ActionResult, Env, EnvError, Observation
 from tools import REGISTRY, TERMINAL_ACTIONS, ActionBase, Answer, Finish, ToolValidationError
@@ -83,10 +85,9 @@ class Agent:
         self._executor = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="decide")
         #: Called with each StepRecord right after it is written (the CLI prints a line per step).
         self.on_step: Callable[[StepRecord], None] | None = None
-        #: Called on the loop's own thread before each decision, with the observation it is for.
-        #: Policies that need the live env (a DOM-reading oracle) prepare their answer here, because
-        #: decide() runs on another thread where the browser driver must not be touched.
-        self.before_decide: Callable[[Observation, list[StepRecord]], None] | None = None
+        #: Hooks called at each step on the loop's own thread (see agent/hooks.py): a debugger, a
+        #: script that vetoes or rewrites actions, an oracle that reads the live page before deciding.
+        self.hooks: list[AgentHooks] = []
 
     def run(self, spec: EpisodeSpec, *, bundle_dir: Path | None = None) -> EpisodeResult:
         bundle = bundle_dir or new_bundle_dir(self.config.out_dir, spec.id)
@@ -108,8 +109,10 @@ class Agent:
         except BaseException as exc:
             recorder.finish(status="aborted", success=False, reward=0.0, error=f"{type(exc).__name__}: {exc}")
             self._report(bundle)
+            self._episode_end("aborted")
             raise
         record = recorder.finish(**outcome)
+        self._episode_end(record.status)
         self._report(bundle)
         return EpisodeResult(
             status=record.status,
@@ -121,6 +124,13 @@ class Agent:
             detail=record.detail,
             error=record.error,
         )
+
+    def _episode_end(self, status: str) -> None:
+        for hook in self.hooks:
+            try:
+                hook.on_episode_end(status)
+            except Exception as exc:  # noqa: BLE001 - an observer's bug must not change the outcome
+                logger.warning("hook {} failed at episode end: {}", type(hook).__name__, exc)
 
     def _report(self, bundle: Path) -> None:
         if not self.config.write_report:
@@ -152,7 +162,7 @@ class Agent:
                 status = "time_limit"
                 break
             try:
-                step, action, result = self._step(index, spec, recorder, history, deadline)
+                step, action, result, stop = self._step(index, spec, recorder, history, deadline)
             except EnvError as exc:
                 return {
                     "status": "env_error",
@@ -163,6 +173,9 @@ class Agent:
                 }
             history.append(step)
             failures = failures + 1 if step.error else 0
+            if stop:
+                status = "stopped"
+                break
             if action is not None and self.env.episode_over():
                 status = "finished"
                 break
@@ -194,15 +207,19 @@ class Agent:
 
     def _step(
         self, index: int, spec: EpisodeSpec, recorder: EpisodeRecorder, history: list[StepRecord], deadline: float
-    ) -> tuple[StepRecord, ActionBase | None, ActionResult | None]:
+    ) -> tuple[StepRecord, ActionBase | None, ActionResult | None, bool]:
         started = now_iso()
         t0 = time.perf_counter()
         obs = self.env.observe()
-        if self.before_decide is not None:
-            self.before_decide(obs, history)
+        ctx = StepContext(index=index, spec=spec, observation=obs, history=history, env=self.env, policy=self.policy)
+        for hook in self.hooks:
+            hook.before_decide(ctx)
         t1 = time.perf_counter()
         decision, timeout = self._decide(spec.instruction, obs, history, deadline)
-        t2 = time.perf_counter()
+        for hook in self.hooks:
+            decision = hook.after_decide(ctx, decision) or decision
+        ctx.decision = decision
+        t_decided = time.perf_counter()
 
         action: ActionBase | None = None
         result: ActionResult | None = None
@@ -221,10 +238,33 @@ class Agent:
             except ToolValidationError as exc:
                 error, kind = str(exc), "validation"
                 proposed = _jsonable(decision.action)
+        ctx.action, ctx.error = action, error
+        verdict = next((v for hook in self.hooks if (v := hook.before_execute(ctx, action)) is not None), None)
+        stop = False
+        if verdict is not None:
+            before = {
+                "proposed": action.model_dump(mode="json") if action is not None else _as_dict(proposed),
+                "proposed_raw": decision.raw_output,
+                "proposed_error": error,
+            }
+            if isinstance(verdict, Replace):
+                ctx.interventions.append(
+                    Intervention(kind=verdict.kind, note=verdict.note, hint=verdict.hint, **before)
+                )
+                action, error, kind, proposed = verdict.action, None, None, None
+            elif isinstance(verdict, Skip):
+                ctx.interventions.append(Intervention(kind="skip", note=verdict.note, **before))
+                action, error, kind = None, None, None
+            elif isinstance(verdict, Stop):
+                ctx.interventions.append(Intervention(kind="stop", note=verdict.note, **before))
+                action, error, kind, stop = None, None, None, True
+        t2 = time.perf_counter()  # a pause inside a hook is nobody's latency
         if action is not None:
             result = self.env.execute(action, obs.geometry)
             if not result.ok:
                 error, kind = result.error, "execution"
+        for hook in self.hooks:
+            hook.after_execute(ctx, action, result)
         t3 = time.perf_counter()
 
         shot = recorder.save_screenshot(obs, f"step_{index:04d}")
@@ -239,7 +279,8 @@ class Agent:
             error_kind=kind,  # type: ignore[arg-type]
             result=result.model_dump(mode="json") if result else None,
             policy=decision.metadata,
-            timings_ms={"capture": _ms(t1 - t0), "decide": _ms(t2 - t1), "execute": _ms(t3 - t2)},
+            timings_ms={"capture": _ms(t1 - t0), "decide": _ms(t_decided - t1), "execute": _ms(t3 - t2)},
+            interventions=ctx.interventions,
         )
         if result is not None and result.sensitive and not self.config.record_secrets:
             step = _mask_secret(step)
@@ -248,7 +289,7 @@ class Agent:
         if self.on_step is not None:
             self.on_step(step)
         logger.debug("step {} {} {}", index, step.action, error or "")
-        return step, action, result
+        return step, action, result, stop
 
     def _decide(
         self, instruction: str, obs: Observation, history: list[StepRecord], deadline: float
@@ -276,6 +317,12 @@ class Agent:
 
 def _ms(seconds: float) -> float:
     return round(seconds * 1000, 2)
+
+
+def _as_dict(value: Any) -> dict[str, Any] | None:
+    if isinstance(value, dict):
+        return value
+    return None if value is None else {"value": value}
 
 
 def _jsonable(value: Any) -> Any:

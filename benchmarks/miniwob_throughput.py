@@ -4,7 +4,7 @@ On click-test and click-button, with the same seeds and the same oracle actions 
 ``tasks/bench/miniwob/oracle.js``, or the same rule over the DOM the peer returns), one run measures:
 
 * **pixelpilot**: the suite's own worker (``MiniWobSuite().open_worker``: ``MiniWobEnv`` + ``MiniWobOracle``
-  through the real ``Agent``, ``agent.before_decide = oracle.prepare``), recording full bundles (episode.json,
+  through the real ``Agent``, ``agent.hooks.append(oracle.hook())``), recording full bundles (episode.json,
   steps.jsonl, screenshots, report.html). Reset = ``env.begin(task, seed)``; step = the bundle's ``timings_ms``
   (capture incl. the oracle's DOM read, decide, execute, record); episode = the worker's ``run(unit)`` wall time.
 * **raw floor**: the same page loaded once in plain Playwright (system Chromium, the env's launch flags, 500x320
@@ -118,7 +118,7 @@ class PixelpilotRunner:
             (env, "execute", "execute"),
             (env, "episode_over", "episode_over"),
             (env, "evaluate", "evaluate"),
-            (agent, "before_decide", "oracle_prepare"),
+            (self.worker.policy, "prepare", "oracle_prepare"),
             (agent, "_report", "report_html"),
         ):
             setattr(owner, name, self._timed(getattr(owner, name), label))
@@ -163,6 +163,49 @@ class PixelpilotRunner:
             "bundle_files": files,
         }
 
+    def attribution(self, task: str, seeds: list[int]) -> dict[str, list[float]]:
+        """Per seed, on the env's own page: the env's calls against the raw calls they wrap, order alternating.
+
+        A: ``env.begin``, ``env.observe()``, ``env.observe()`` again (nothing changed: the final screenshot's
+        case), the oracle's evaluate, ``env.execute(Click)``, one bare ``page.evaluate("0")``.
+        B: ``env.begin`` (same seed), ``page.screenshot`` (same clip, JPEG q90), the oracle's evaluate,
+        ``page.mouse.click``.
+        """
+        from tools import Click
+
+        env = self.worker.env
+        oracle_js = ORACLE_JS.read_text()
+        clip = {"x": 0, "y": 0, **TASK_AREA}
+        out: dict[str, list[float]] = defaultdict(list)
+
+        def timed(key: str, fn: Callable[[], Any]) -> Any:
+            t0 = time.perf_counter()
+            value = fn()
+            out[key].append(_ms(time.perf_counter() - t0))
+            return value
+
+        def env_side(seed: int) -> None:
+            timed("env.begin", lambda: env.begin(task, seed))
+            obs = timed("env.observe", env.observe)
+            timed("env.observe (unchanged page)", env.observe)
+            plan = timed("oracle evaluate (env side)", lambda: env.page.evaluate(oracle_js, [task, TASK_AREA]))
+            click = Click(x=int(plan["x"] * SCALE), y=int(plan["y"] * SCALE))
+            timed("env.execute(Click)", lambda: env.execute(click, obs.geometry))
+            timed("one round trip", lambda: env.page.evaluate("0"))
+
+        def raw_side(seed: int) -> None:
+            timed("raw begin (reset JS)", lambda: env.page.evaluate(BEGIN_JS, [seed, "train"]))
+            page = env.page
+            timed("page.screenshot", lambda: page.screenshot(type="jpeg", quality=90, clip=clip))
+            plan = timed("oracle evaluate (raw side)", lambda: page.evaluate(oracle_js, [task, TASK_AREA]))
+            timed("page.mouse.click", lambda: page.mouse.click(plan["x"], plan["y"]))
+
+        env.begin(task, seeds[0])  # loads the page when the task changed
+        for i, seed in enumerate(seeds):
+            for side in (env_side, raw_side) if i % 2 == 0 else (raw_side, env_side):
+                side(seed)
+        return dict(out)
+
     def close(self) -> None:
         self.worker.close()
 
@@ -179,7 +222,6 @@ class RawRunner:
         self.browser = self.pw.chromium.launch(
             executable_path=find_chromium(), headless=True, args=launch_args(), chromium_sandbox=False
         )
-        self.context = self.browser.new_context(viewport=WINDOW, device_scale_factor=SCALE)
         self.pages: dict[str, Any] = {}
         self.oracle_js = ORACLE_JS.read_text()
 
@@ -190,7 +232,8 @@ class RawRunner:
         from tasks.bench.miniwob.env import html_dir
 
         if task not in self.pages:
-            page = self.context.new_page()
+            # one context per task: each page is alone in its context, like pixelpilot's env's page
+            page = self.browser.new_context(viewport=WINDOW, device_scale_factor=SCALE).new_page()
             page.goto((html_dir() / "miniwob" / f"{task}.html").as_uri(), wait_until="load")
             self.pages[task] = page
         return self.pages[task]
@@ -354,6 +397,9 @@ def serve(variant: str, tmp: Path) -> None:
             if request.get("cmd") == "quit":
                 break
             try:
+                if request.get("cmd") == "attribution":
+                    send({"attribution": runner.attribution(request["task"], request["seeds"])})
+                    continue
                 send({"episodes": [runner.run(request["task"], seed) for seed in request["seeds"]]})
             except Exception as exc:  # noqa: BLE001 - one failed block is reported, the server stays up
                 send({"error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"})
@@ -407,6 +453,15 @@ class Peer:
         if "error" in reply:
             raise PeerError(f"{self.name} on {task}: {reply['error']}")
         return reply["episodes"]
+
+    def attribution(self, task: str, seeds: list[int]) -> dict[str, list[float]]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"cmd": "attribution", "task": task, "seeds": seeds}) + "\n")
+        self.proc.stdin.flush()
+        reply = self._read()
+        if "error" in reply:
+            raise PeerError(f"{self.name} attribution on {task}: {reply['error']}")
+        return reply["attribution"]
 
     def close(self) -> None:
         try:
@@ -721,6 +776,33 @@ def render(m: dict[str, Any], result: dict[str, Any], scale_rows: list[dict[str,
         lines.append(
             f"| {task} | " + " | ".join(_f(parts.get(k, float("nan"))) for k, _ in keys) + f" | {_f(p['episode_ms'])} |"
         )
+    attribution = result.get("attribution") or {}
+    if attribution:
+        cols = [
+            "env.begin",
+            "raw begin (reset JS)",
+            "env.observe",
+            "page.screenshot",
+            "env.observe (unchanged page)",
+            "env.execute(Click)",
+            "page.mouse.click",
+            "oracle evaluate (env side)",
+            "one round trip",
+        ]
+        lines += [
+            "",
+            f"**Attribution**, interleaved per call on the pixelpilot env's own page ({args.attribution_seeds} seeds "
+            "per task, the env's calls and the raw calls they wrap alternating; medians, ms):",
+            "",
+            "| task | " + " | ".join(f"`{c}`" for c in cols) + " | observe − screenshot | execute − click |",
+            "|---|" + "---|" * (len(cols) + 2),
+        ]
+        for task, a in attribution.items():
+            nan = float("nan")
+            cells = [_f(a.get(c, nan)) for c in cols]
+            d_obs = a.get("env.observe", nan) - a.get("page.screenshot", nan)
+            d_exe = a.get("env.execute(Click)", nan) - a.get("page.mouse.click", nan)
+            lines.append(f"| {task} | " + " | ".join(cells) + f" | {d_obs:+.1f} | {d_exe:+.1f} |")
     raw_parts = {t: summary[t]["raw"]["parts"] for t in TASKS if summary[t].get("raw")}
     if raw_parts:
         lines += [
@@ -786,6 +868,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
     parser.add_argument("--episodes", type=int, default=6, help="measured episodes per block (plus one warm-up)")
     parser.add_argument("--browsergym-episodes", type=int, default=2, help="measured episodes per BrowserGym block")
+    parser.add_argument("--attribution-seeds", type=int, default=20, help="seeds per task in the attribution")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 round of 2 episodes, scaling 1-2 x 8")
     parser.add_argument("--skip-gym", action="store_true", help="leave out miniwob's own gym env")
     parser.add_argument("--skip-browsergym", action="store_true", help="leave out BrowserGym")
@@ -802,7 +885,7 @@ def main() -> None:
         return
     args.argv = sys.argv[1:]
     if args.quick:
-        args.rounds, args.episodes, args.browsergym_episodes = 1, 2, 1
+        args.rounds, args.episodes, args.browsergym_episodes, args.attribution_seeds = 1, 2, 1, 4
         args.scaling_workers, args.scaling_episodes = "1,2", 8
     m = machine()
     print(f"load average at start: {m['load_start']}", file=sys.stderr)
@@ -830,6 +913,17 @@ def main() -> None:
             if "pixelpilot" not in peers:
                 raise SystemExit(f"pixelpilot itself could not start: {failures.get('pixelpilot')}")
             result = compare(peers, args.rounds, args.episodes, args.browsergym_episodes)
+            result["attribution"] = {}
+            if args.attribution_seeds > 0:
+                seeds = list(range(5000, 5000 + args.attribution_seeds))
+                for task in TASKS:
+                    try:
+                        raw_attr = peers["pixelpilot"].attribution(task, seeds)
+                    except PeerError as exc:
+                        print(f"attribution skipped: {exc}", file=sys.stderr)
+                        break
+                    result["attribution"][task] = {k: _median(v) for k, v in raw_attr.items()}
+                    print(f"  attribution {task}: {result['attribution'][task]}", file=sys.stderr)
         finally:
             for peer in peers.values():
                 peer.close()

@@ -111,6 +111,11 @@ class Env(ABC):
     @abstractmethod
     def _evaluate(self, check: SuccessCheck) -> Evaluation: ...
 
+    def focus_is_secret(self) -> bool:
+        """True when text typed now would go into a password field (asked before typing, e.g. by a
+        debugger's confirm-before rule; the env masks such text after typing either way)."""
+        return False
+
     def episode_over(self) -> bool:
         """True when the environment itself ended the episode (e.g. a MiniWoB task that scored).
 

@@ -128,6 +128,7 @@ class BrowserGymPeer:
                 env.close()
             except Exception:  # noqa: BLE001 - closing must not hide the figures
                 pass
+        self.envs.clear()
 
 
 def main() -> None:
@@ -159,6 +160,9 @@ def main() -> None:
                 break
             try:
                 episodes = [peer.run(request["task"], seed) for seed in request["seeds"]]
+                # an idle BrowserGym env keeps two Chromiums (page + chat) open; every reset launches new ones
+                # anyway, so closing between blocks costs its episodes nothing and spares the other variants
+                peer.close()
                 send({"episodes": episodes})
             except Exception as exc:  # noqa: BLE001 - one failed block is reported, the peer stays up
                 send({"error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"})

@@ -261,6 +261,10 @@ class AndroidEnv(Env):
             raise NotImplementedError(action)
         return None
 
+    def focus_is_secret(self) -> bool:
+        focused = next((e for e in self._safe_tree() if e.focused), None)
+        return bool(focused and focused.password)
+
     def _type(self, action: Type) -> ActionResult:
         focused = next((e for e in self._safe_tree() if e.focused), None)
         secret = bool(focused and focused.password)

@@ -330,6 +330,12 @@ class BrowserEnv(Env):
             title=title,
         )
 
+    def focus_is_secret(self) -> bool:
+        try:
+            return bool(self.page.evaluate(_ACTIVE_IS_SECRET))
+        except (PlaywrightError, EnvError):
+            return False
+
     # ----------------------------------------------------------------- act
     def _execute(self, action: ActionBase, geometry: ScreenGeometry) -> ActionResult:
         pages_before = list(self._pages)

@@ -5,7 +5,7 @@ if the oracle does not reach ~100% through the full loop, the harness is wrong, 
 also records demonstrations (bundles) for training. It sees the page, which a real agent does not,
 and is named and recorded as an oracle everywhere so its numbers are never mistaken for a model's.
 
-The DOM is read on the agent loop's thread (``prepare``, wired to ``Agent.before_decide``) because
+The DOM is read on the agent loop's thread (``prepare``, run by the hook from ``hook()``) because
 the browser driver belongs to that thread; ``decide`` only converts the prepared CSS-pixel answer
 into screenshot pixels of the observation.
 """
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.episode import EpisodeSpec, StepRecord
+from agent.hooks import AgentHooks, StepContext
 from agent.policy import Decision, Policy
 from env import Observation
 from tasks.bench.miniwob.env import MiniWobEnv
@@ -80,7 +81,7 @@ class MiniWobOracle(Policy):
     def decide(self, instruction: str, observation: Observation, history: list[StepRecord]) -> Decision:
         plan, self._next = self._next, None
         if plan is None:
-            return Decision(parse_error="the oracle was not prepared (wire Agent.before_decide to prepare)")
+            return Decision(parse_error="the oracle was not prepared (add MiniWobOracle.hook() to Agent.hooks)")
         if "unsupported" in plan:
             return Decision(parse_error=str(plan["unsupported"]), metadata={"oracle": plan})
         action = dict(plan)
@@ -94,3 +95,15 @@ class MiniWobOracle(Policy):
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "kind": "oracle", "reads": "DOM"}
+
+    def hook(self) -> AgentHooks:
+        """The hook that reads the page before each decision (add it to Agent.hooks)."""
+        return _PrepareHook(self)
+
+
+class _PrepareHook(AgentHooks):
+    def __init__(self, oracle: MiniWobOracle) -> None:
+        self.oracle = oracle
+
+    def before_decide(self, ctx: StepContext) -> None:
+        self.oracle.prepare(ctx.observation, ctx.history)

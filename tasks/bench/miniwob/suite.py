@@ -108,7 +108,7 @@ class _MiniWobWorker(Worker):
         config = AgentConfig(write_report=suite.reports, final_screenshot=False)
         self.agent = Agent(self.env, self.policy, config)
         if oracle is not None:
-            self.agent.before_decide = oracle.prepare
+            self.agent.hooks.append(oracle.hook())
 
     def run(self, unit: Unit, out_dir: Path) -> UnitResult:
         bundle = bundle_dir(out_dir, unit)
