@@ -355,8 +355,10 @@ def tools(
 
 def _add_subcommands() -> None:
     from agent.cli_bench import bench_app
+    from agent.cli_debug import debug
 
     app.add_typer(bench_app, name="bench")
+    app.command()(debug)
 
 
 _add_subcommands()

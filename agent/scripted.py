@@ -85,6 +85,10 @@ class ScriptedPolicy(Policy):
     def reset(self, spec: Any) -> None:
         self._next = 0
 
+    def rewind(self) -> None:
+        """Step back one action, so asking again (a debugger's re-ask) gives the same answer."""
+        self._next = max(0, self._next - 1)
+
     def decide(self, instruction: str, observation: Observation, history: list[Any]) -> Decision:
         if self._next >= len(self.actions):
             return Decision(

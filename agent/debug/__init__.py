@@ -1,0 +1,1 @@
+"""The step-through debugger (web page and terminal) and the bundle viewer."""
