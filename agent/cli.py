@@ -356,9 +356,11 @@ def tools(
 def _add_subcommands() -> None:
     from agent.cli_bench import bench_app
     from agent.cli_debug import debug
+    from agent.debug.viewer import view
 
     app.add_typer(bench_app, name="bench")
     app.command()(debug)
+    app.command()(view)
 
 
 _add_subcommands()

@@ -13,6 +13,7 @@ import threading
 from typing import Any, TextIO
 
 from rich.console import Console
+from rich.markup import escape
 
 from agent.debug.annotate import write_annotated
 from agent.debug.session import CommandError, DebugSession
@@ -53,15 +54,25 @@ class Repl:
         self.console = console
         self.stdin = stdin
         self._shown: tuple[Any, ...] | None = None
+        self._latest: dict[str, Any] = {"status": "starting", "step": None, "version": 0}
+        self._changed = threading.Condition()
         session.subscribe(self._on_state)
         self.thread = threading.Thread(target=self._read, name="pixelpilot-repl", daemon=True)
 
     def start(self) -> Repl:
-        self.console.print(f"[dim]{HELP}[/]")
+        self.console.print(escape(HELP), style="dim")
         self.thread.start()
         return self
 
+    def _wait_for(self, ready: Any) -> dict[str, Any]:
+        with self._changed:
+            self._changed.wait_for(lambda: ready(self._latest) or self._latest["status"] == "done")
+            return self._latest
+
     def _on_state(self, state: dict[str, Any]) -> None:
+        with self._changed:
+            self._latest = state
+            self._changed.notify_all()
         if state["status"] != "paused":
             return
         proposal = state["proposal"] or {}
@@ -95,9 +106,18 @@ class Repl:
             try:
                 cmd = parse_command(line)
                 if cmd is None:
-                    self.console.print(HELP)
+                    self.console.print(escape(HELP))
                     continue
+                # typed-ahead (or piped) commands wait for the pause they are meant for
+                state = self._wait_for(lambda s: s["status"] == "paused")
+                if state["status"] == "done":
+                    return
+                step, version = state["step"], state["version"]
                 self.session.command(cmd)
+                if cmd["cmd"] in ("step", "continue", "skip", "stop") or cmd.get("run"):
+                    self._wait_for(lambda s, n=step: s["status"] == "paused" and (s["step"] or 0) > n)
+                elif cmd["cmd"] in ("edit", "click", "reask"):
+                    self._wait_for(lambda s, v=version: s["status"] == "paused" and s["version"] > v)
             except CommandError as exc:
                 self.console.print(f"[red]{exc}[/]", soft_wrap=True)
             except ValueError as exc:

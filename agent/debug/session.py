@@ -104,7 +104,11 @@ class DebugSession:
             ctx, p = self.ctx, self.proposal
             obs = ctx.observation if ctx else None
             geometry = obs.geometry if obs else None
-            metadata = (p.metadata if p else {}) or {}
+            metadata = dict((p.metadata if p else {}) or {})
+            attempts = metadata.get("attempts") or []
+            if attempts and isinstance(attempts[-1], dict):
+                for key in ("visual_tokens", "text_tokens", "prompt_tokens"):
+                    metadata.setdefault(key, attempts[-1].get(key))
             return {
                 "version": self.version,
                 "status": self.status,
