@@ -1,4 +1,4 @@
-"""`pixelpilot debug` (step through one episode) and `pixelpilot view` (browse recorded bundles)."""
+"""`pixelpilot debug`: step through one episode from a web page or the terminal (view: agent/debug/viewer.py)."""
 
 from __future__ import annotations
 

@@ -36,6 +36,7 @@ reported and skipped; the others still run.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -550,6 +551,7 @@ def compare(peers: dict[str, Peer], rounds: int, episodes: int, slow_episodes: i
     """
     data: dict[str, dict[str, list[dict[str, Any]]]] = {t: defaultdict(list) for t in TASKS}
     rates: dict[str, dict[str, list[float]]] = {t: defaultdict(list) for t in TASKS}
+    round_steps: dict[str, dict[str, list[float]]] = {t: defaultdict(list) for t in TASKS}
     failures: dict[str, str] = {}
     names = list(peers)
     for r in range(rounds):
@@ -570,6 +572,7 @@ def compare(peers: dict[str, Peer], rounds: int, episodes: int, slow_episodes: i
                 block_ms = sum(e["episode_ms"] for e in measured)
                 data[task][name].extend(measured)
                 rates[task][name].append(len(measured) / (block_ms / 60000.0))
+                round_steps[task][name].append(_median([x for e in measured for x in e["step_ms"]]))
                 print(
                     f"  round {r + 1}/{rounds} {task:12s} {name:17s} {time.perf_counter() - t0:6.1f} s, "
                     f"{sum(e['success'] for e in measured)}/{len(measured)} ok, "
@@ -594,6 +597,7 @@ def compare(peers: dict[str, Peer], rounds: int, episodes: int, slow_episodes: i
                 "episode_ms": _median([e["episode_ms"] for e in eps]),
                 "eps_per_min": _median(rates[task][name]),
                 "eps_per_min_rounds": rates[task][name],
+                "step_ms_rounds": round_steps[task][name],
                 "parts": {k: _median(v) for k, v in parts.items()},
                 "bundle_files": eps[0].get("bundle_files") if eps else None,
             }
@@ -680,6 +684,12 @@ def _f(value: float, digits: int = 1) -> str:
     return "–" if value != value else f"{value:,.{digits}f}"  # NaN -> dash
 
 
+def _paired(ours: list[float], theirs: list[float]) -> str:
+    """The same ratio round by round (each block against its neighbour in the same round): min–max."""
+    ratios = [a / b for a, b in zip(ours, theirs, strict=False) if b]
+    return f" (rounds {min(ratios):.2f}–{max(ratios):.2f})" if len(ratios) > 1 else ""
+
+
 def _goal(met: bool) -> str:
     return "met" if met else "**missed**"
 
@@ -726,7 +736,7 @@ def render(m: dict[str, Any], result: dict[str, Any], scale_rows: list[dict[str,
             )
     lines += ["", "Variants: " + "; ".join(f"*{k}* = {v}" for k, v in VARIANTS.items()) + ".", ""]
     lines += [
-        "**Goals** (per task):",
+        "**Goals** (per task; ratio of the medians above, then the same ratio per round, min–max):",
         "",
         "| task | pixelpilot reset < 100 ms | pixelpilot step / raw floor step ≤ 1.5× "
         "| pixelpilot eps/min / miniwob gym ≥ 1.2× | pixelpilot eps/min / BrowserGym default ≥ 20× "
@@ -742,13 +752,15 @@ def render(m: dict[str, Any], result: dict[str, Any], scale_rows: list[dict[str,
         raw = s.get("raw")
         if raw:
             ratio = p["step_ms"] / raw["step_ms"]
-            cells.append(f"{ratio:.2f}× {_goal(ratio <= GOAL_STEP_RATIO)}")
+            paired = _paired(p["step_ms_rounds"], raw["step_ms_rounds"])
+            cells.append(f"{ratio:.2f}× {_goal(ratio <= GOAL_STEP_RATIO)}{paired}")
         else:
             cells.append("–")
         for peer, goal in (("gym", GOAL_VS_GYM), ("browsergym", GOAL_VS_BROWSERGYM)):
             if s.get(peer):
                 ratio = p["eps_per_min"] / s[peer]["eps_per_min"]
-                cells.append(f"{ratio:.1f}× {_goal(ratio >= goal)}")
+                paired = _paired(p["eps_per_min_rounds"], s[peer]["eps_per_min_rounds"])
+                cells.append(f"{ratio:.2f}× {_goal(ratio >= goal)}{paired}")
             else:
                 cells.append("not run")
         tuned = s.get("browsergym-tuned")
@@ -764,7 +776,7 @@ def render(m: dict[str, Any], result: dict[str, Any], scale_rows: list[dict[str,
         ("step_record", "step: record"),
         ("episode_over", "`episode_over`"),
         ("evaluate", "`evaluate`"),
-        ("observe", "all `observe` calls (incl. final screenshot)"),
+        ("observe", "all `observe` calls (+ final screenshot if configured)"),
         ("report_html", "report.html"),
     ]
     lines += ["| task | " + " | ".join(k[1] for k in keys) + " | episode |", "|---|" + "---|" * (len(keys) + 1)]
@@ -815,6 +827,7 @@ def render(m: dict[str, Any], result: dict[str, Any], scale_rows: list[dict[str,
             )
             + ".",
         ]
+    lines += reading(summary, attribution)
     files = next((summary[t]["pixelpilot"].get("bundle_files") for t in TASKS if summary[t].get("pixelpilot")), None)
     if files:
         lines += ["", f"pixelpilot bundle of one episode: {', '.join(files)}."]
@@ -839,14 +852,55 @@ def render(m: dict[str, Any], result: dict[str, Any], scale_rows: list[dict[str,
                 f"| {_f(row['wall_s'])} | {_f(row['first_result_s'])} | {_f(row['median_unit_s'], 3)} "
                 f"| {row['cpu_percent']:.0f} | {row['load_start']:.1f} → {row['load_end']:.1f} |"
             )
-        best = max(scale_rows, key=lambda r: r["steady_eps_per_min"])
+        gains = [
+            f"{a['workers']} → {b['workers']} workers {b['steady_eps_per_min'] / a['steady_eps_per_min'] - 1:+.0%}"
+            for a, b in itertools.pairwise(scale_rows)
+        ]
+        saturated = next(
+            (a for a, b in itertools.pairwise(scale_rows) if b["steady_eps_per_min"] < 1.15 * a["steady_eps_per_min"]),
+            None,
+        )
         lines += [
             "",
-            f"Saturation: the most episodes/min came with {best['workers']} worker(s) "
-            f"({_f(best['steady_eps_per_min'], 0)}/min steady) on {m['usable_cpus']} usable CPUs.",
+            f"Saturation (steady eps/min): {'; '.join(gains)}. "
+            + (
+                f"Past {saturated['workers']} worker(s) a worker adds less than 15% "
+                f"(CPU {saturated['cpu_percent']:.0f}% at {saturated['workers']}): this machine "
+                f"({m['usable_cpus']} usable CPUs, each worker one Python process + one Chromium) saturates there."
+                if saturated
+                else "No saturation within the workers tried."
+            ),
         ]
     lines.append(END)
     return "\n".join(lines) + "\n"
+
+
+def reading(summary: dict[str, Any], attribution: dict[str, Any]) -> list[str]:
+    """Where pixelpilot's step and episode go beyond the floor, in words computed from this run's figures."""
+    nan = float("nan")
+    out = ["", "**Reading** (computed from the figures above):", ""]
+    for task in TASKS:
+        p, r = summary[task].get("pixelpilot"), summary[task].get("raw")
+        if not p or not r:
+            continue
+        pp, rp, a = p["parts"], r["parts"], attribution.get(task, {})
+        shot_share = rp.get("screenshot", nan) / r["step_ms"] if r["step_ms"] else nan
+        d_obs = a.get("env.observe", nan) - a.get("page.screenshot", nan)
+        d_exe = a.get("env.execute(Click)", nan) - a.get("page.mouse.click", nan)
+        rest = p["episode_ms"] - p["reset_ms"] - p["step_ms"] * p["steps_per_episode"]
+        out.append(
+            f"- {task}: pixelpilot step {_f(p['step_ms'])} vs floor {_f(r['step_ms'])} ms "
+            f"(+{_f(p['step_ms'] - r['step_ms'])}). The screenshot is {shot_share:.0%} of the floor's step. "
+            f"Per call on the same page: observe − screenshot {d_obs:+.1f} ms (observe adds `page.title()`), "
+            f"execute − click {d_exe:+.1f} ms (settle: page round trips of {_f(a.get('one round trip', nan))} ms "
+            f"each after the click); record {_f(pp.get('step_record', nan))} ms, decide (thread hop) "
+            f"{_f(pp.get('step_decide', nan))} ms. Outside the steps and the reset, an episode "
+            f"spends {_f(rest)} ms (`episode_over` {_f(pp.get('episode_over', nan))}, `evaluate` "
+            f"{_f(pp.get('evaluate', nan))}, report.html {_f(pp.get('report_html', nan))}, bundle writes, "
+            f"the worker's bookkeeping); `env.begin` is {_f(p['reset_ms'])} ms against {_f(r['reset_ms'])} for "
+            "the bare reset JS (it also reads the scores)."
+        )
+    return out
 
 
 def write_section(path: Path, section: str) -> None:
