@@ -270,3 +270,20 @@ def test_python_hooks_veto_rewrite_and_stop(browser: BrowserEnv, tmp_path: Path)
     }  # fmt: skip
     assert steps[4]["interventions"][0]["kind"] == "stop"
     assert guard.calls[:3] == ["decide 1", "executed 1 click", "decide 2"]
+
+
+def test_debugging_an_android_task_on_the_simulated_device(android_sim: Any, tmp_path: Path) -> None:
+    from tasks import ANDROID_DIR
+
+    script = tmp_path / "open.jsonl"
+    script.write_text('{"action": "open_app", "app": "Notes"}\n{"action": "finish", "status": "success"}\n')
+    proc = subprocess.run(
+        [*PIXELPILOT, "debug", ANDROID_DIR / "open_notes.yaml", "--serial", android_sim.serial, "--repl",
+         "--script", script, "--continue", "--confirm", "open_app", "--out", tmp_path],
+        input="s\n", capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert "step 1 paused (confirm: opening app 'Notes')" in proc.stdout  # even while continuing
+    assert "success" in proc.stdout
+    png = Path(proc.stdout.split("screenshot:")[1].split()[0])
+    assert png.exists()
