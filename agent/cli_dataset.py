@@ -1,0 +1,46 @@
+"""`pixelpilot dataset build`: episode bundles -> a Qwen2-VL training set (agent/train/dataset.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+dataset_app = typer.Typer(no_args_is_help=True, help="Training sets from episode bundles.")
+
+
+@dataset_app.command()
+def build(
+    bundles: Annotated[list[Path], typer.Argument(help="bundle folders, or folders holding bundles (a bench run)")],
+    dialect: Annotated[str, typer.Option(help="qwen2.5-vl | qwen2-vl | showui: how targets are written")],
+    out_dir: Annotated[Path, typer.Option("--out", help="dataset folder (parquet + dataset.json + README.md)")],
+    include_failures: Annotated[
+        bool, typer.Option("--include-failures", help="also unsuccessful episodes (default: successful only)")
+    ] = False,
+    max_pixels: Annotated[int | None, typer.Option(min=784, help="visual pixel budget, as the policy will use")] = None,
+    min_pixels: Annotated[int | None, typer.Option(min=784)] = None,
+    history: Annotated[int, typer.Option(min=0, help="previous actions in the prompt (as the policy)")] = 8,
+) -> None:
+    """Turn every usable step of BUNDLES into a training example in DIALECT."""
+    from agent.cli import fail, out
+    from agent.qwen.prompt import PromptConfig
+    from agent.train.dataset import DatasetError, build_dataset
+
+    options = {k: v for k, v in {"min_pixels": min_pixels, "max_pixels": max_pixels}.items() if v is not None}
+    try:
+        prompt = PromptConfig(history_actions=history, **options)
+    except ValueError as exc:
+        fail(str(exc).splitlines()[0])
+    if prompt.min_pixels > prompt.max_pixels:
+        fail(f"--min-pixels ({prompt.min_pixels}) must not exceed --max-pixels ({prompt.max_pixels})")
+    try:
+        info = build_dataset(bundles, out_dir, dialect=dialect, prompt=prompt, successful_only=not include_failures)
+    except DatasetError as exc:
+        fail(str(exc))
+    out.print(
+        f"{info.rows} examples from {info.episodes} episodes ({len(info.tasks)} tasks) in {info.dialect} -> {out_dir}",
+        soft_wrap=True,
+    )
+    if info.skipped:
+        out.print("left out: " + ", ".join(f"{k} {v}" for k, v in sorted(info.skipped.items())), soft_wrap=True)

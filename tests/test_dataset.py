@@ -1,0 +1,157 @@
+"""`pixelpilot dataset build`: real bundles (MiniWoB oracle runs, a debugger-corrected episode) into
+training sets in every dialect, whose targets decode back to the executed actions."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent import Agent, AgentConfig, ScriptedPolicy
+from agent.hooks import AgentHooks, Replace, StepContext
+from agent.qwen.dialects import DIALECTS, get_dialect
+from agent.qwen.prompt import PromptConfig, geometry_for
+from agent.qwen.resize import ResizeGeometry
+from agent.train.dataset import decode_check, unit_px
+from agent.train.format import data_files, read_info
+from env.browser import BrowserEnv
+from tasks import EXAMPLES_DIR, Task
+from tests.test_bench_runner import bench
+from tests.test_cli import assert_one_line_error, cli
+from tools import REGISTRY
+
+datasets = pytest.importorskip("datasets")
+
+
+@pytest.fixture(scope="module")
+def demos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("demos") / "run"
+    args = ["--tasks", "click-test", "--tasks", "enter-text", "--tasks", "click-checkboxes", "--tasks", "click-tab"]
+    proc = bench("miniwob", "--policy", "oracle", *args, "--seeds", "2", "--workers", "2", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def rows_of(folder: Path) -> list[dict]:
+    table = datasets.concatenate_datasets([datasets.Dataset.from_parquet(str(f)) for f in data_files(folder)])
+    return list(table)
+
+
+@pytest.mark.parametrize("dialect", list(DIALECTS))
+def test_targets_decode_back_to_the_executed_actions(demos: Path, dialect: str, tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    proc = cli("dataset", "build", demos, "--dialect", dialect, "--out", out, "--max-pixels", str(256 * 28 * 28))
+    assert proc.returncode == 0, proc.stderr
+    info = read_info(out)
+    assert info.dialect == dialect and info.max_pixels == 256 * 28 * 28 and info.episodes == 8
+    assert set(info.tasks) == {"click-test", "enter-text", "click-checkboxes", "click-tab"}
+    assert (out / "README.md").read_text().startswith("# pixelpilot training set")
+    rows = rows_of(out)
+    assert len(rows) == info.rows and len({r["id"] for r in rows}) == len(rows)
+    d = get_dialect(dialect)
+    prompt = PromptConfig(max_pixels=256 * 28 * 28)
+    for row in rows:
+        g = geometry_for(row["width"], row["height"], prompt)
+        assert (g.resized_width, g.resized_height) == (row["resized_width"], row["resized_height"])
+        decoded = REGISTRY.validate(d.parse(row["target"], g, row["env"]).action).model_dump(mode="json")
+        assert decoded == json.loads(row["action"])  # exactly what the row says the target means
+        executed = json.loads(row["executed"])
+        ux, uy = unit_px(d, g)
+        for key, value in executed.items():
+            if key in ("x", "start_x", "end_x"):
+                assert abs(decoded[key] - value) <= ux / 2 + 1e-6
+            elif key in ("y", "start_y", "end_y"):
+                assert abs(decoded[key] - value) <= uy / 2 + 1e-6
+            else:
+                assert decoded[key] == value
+        messages = json.loads(row["messages"])
+        assert [m["role"] for m in messages] == ["system", "user"]
+        assert len(row["images"]) == 1 and row["images"][0].size == (row["width"], row["height"])
+    # the history in the prompt is the earlier steps in the dialect's own notation
+    later = next(r for r in rows if r["task"] == "enter-text" and r["step"] == 3)
+    user_text = json.loads(later["messages"])[1]["content"][-1]["text"]
+    assert "Step 1:" in user_text and "Step 2:" in user_text and "The user query: Enter" in user_text
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    w=st.integers(28, 4000),
+    h=st.integers(28, 4000),
+    fx=st.floats(0, 1, exclude_max=True),
+    fy=st.floats(0, 1, exclude_max=True),
+    dialect=st.sampled_from(list(DIALECTS)),
+    env=st.sampled_from(["browser", "android"]),
+    integral=st.booleans(),
+)
+def test_any_click_target_decodes_within_half_a_model_unit(
+    w: int, h: int, fx: float, fy: float, dialect: str, env: str, integral: bool
+) -> None:
+    g = ResizeGeometry.for_image(w, h, min_pixels=56 * 56, max_pixels=1280 * 28 * 28)
+    x, y = fx * (w - 1), fy * (h - 1)
+    if integral:
+        x, y = float(round(x)), float(round(y))
+    action = REGISTRY.validate({"action": "click", "x": x, "y": y})
+    d = get_dialect(dialect)
+    decoded = decode_check(d, d.encode(action, g, env), g, env, action)  # raises if off by more
+    if (w, h) == (g.resized_width, g.resized_height) and dialect == "qwen2.5-vl" and integral:
+        assert (decoded["x"], decoded["y"]) == (x, y)  # identity resize: exact
+
+
+class _Fix(AgentHooks):
+    def before_execute(self, ctx: StepContext, action: object) -> object:
+        if ctx.index == 2:
+            return Replace(REGISTRY.validate({"action": "type", "text": "alice"}), note="typo fixed")
+        return None
+
+
+def test_filters_interventions_and_duplicates(browser: BrowserEnv, tmp_path: Path) -> None:
+    task = Task.from_file(EXAMPLES_DIR / "login.yaml")
+    good = [
+        {"action": "click", "x": 640, "y": 270},
+        {"action": "type", "text": "alicx"},  # corrected by the hook to "alice"
+        {"action": "click", "x": 640, "y": 352},
+        {"action": "type", "text": "hunter2"},  # a secret: masked, never an example
+        {"action": "click", "x": 640, "y": 455},
+        {"action": "finish", "status": "success"},
+    ]
+    agent = Agent(browser, ScriptedPolicy(good), AgentConfig(out_dir=tmp_path / "b", write_report=False))
+    agent.hooks.append(_Fix())
+    ok = agent.run(task.to_spec())
+    assert ok.success
+    bad = Agent(
+        browser,
+        ScriptedPolicy([{"action": "click", "x": 5, "y": 5}, {"action": "finish", "status": "failure"}]),
+        AgentConfig(out_dir=tmp_path / "b", write_report=False),
+    ).run(task.to_spec())
+    assert not bad.success
+    shutil.copytree(ok.bundle, tmp_path / "copy" / ok.bundle.name)  # the same episode twice
+
+    out = tmp_path / "ds"
+    proc = cli("dataset", "build", tmp_path / "b", tmp_path / "copy", "--dialect", "qwen2-vl", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    info = read_info(out)
+    rows = rows_of(out)
+    assert (
+        info.episodes == 1 and info.skipped["unsuccessful episode"] == 1 and info.skipped["masked secret"] == 2
+    )  # one per copy
+    assert info.skipped["duplicate"] == len(rows)  # every row of the copy
+    typed = next(r for r in rows if json.loads(r["executed"])["action"] == "type")
+    assert typed["intervened"] and json.loads(typed["executed"])["text"] == "alice" and "alice" in typed["target"]
+    assert [json.loads(r["executed"])["action"] for r in rows] == ["click", "type", "click", "click", "finish"]
+
+    proc = cli("dataset", "build", tmp_path / "b", "--dialect", "qwen2-vl", "--out", out, "--include-failures")
+    assert proc.returncode == 0 and read_info(out).episodes == 2
+
+
+def test_bad_dataset_input_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(cli("dataset", "build", tmp_path / "empty", "--dialect", "qwen2-vl", "--out", tmp_path / "o"),
+                          "no episode bundles")  # fmt: skip
+    assert_one_line_error(cli("dataset", "build", tmp_path / "nope", "--dialect", "qwen2-vl", "--out", tmp_path / "o"),
+                          "no such file")  # fmt: skip
+    assert_one_line_error(cli("dataset", "build", tmp_path, "--dialect", "klingon", "--out", tmp_path / "o"),
+                          "unknown dialect")  # fmt: skip
