@@ -85,8 +85,15 @@ _INTENTS = """(() => {
   window.__ppSettle = () => [document.readyState, pending, now() - lastFired];
 })();"""
 # One round trip: the document's state, action timers still due, ms since the last one fired.
-_SETTLE_STATE = "() => window.__ppSettle ? window.__ppSettle() : [document.readyState, 0, 1e9]"
-_TAKE_INTENTS = "() => { const i = window.__ppIntents || {}; window.__ppIntents = {}; return i; }"
+_SETTLE_STATE_EXPR = "(window.__ppSettle ? window.__ppSettle() : [document.readyState, 0, 1e9])"
+_TAKE_INTENTS_EXPR = "(() => { const i = window.__ppIntents || {}; window.__ppIntents = {}; return i; })()"
+
+
+def _settle_script(first: bool, probe: str | None) -> str:
+    """One page round trip per settle check: (intents on the first check), state, and the probe."""
+    probe_js = f"(() => {{ try {{ return ({probe}); }} catch (e) {{ return null; }} }})()" if probe else "null"
+    intents = _TAKE_INTENTS_EXPR if first else "null"
+    return f"() => [{intents}, {_SETTLE_STATE_EXPR}, {probe_js}]"
 _TWO_FRAMES = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(0))))"
 
 
@@ -116,6 +123,7 @@ class BrowserConfig(BaseModel):
         "counts as settled; e.g. 0.05 catches navigations a script starts shortly after a click, at that "
         "cost on every click (off by default: see docs/PERFORMANCE.md)",
     )
+    capture_title: bool = Field(True, description="read the page title with each observation (one round trip)")
     locale: str = "en-US"
     extra_args: tuple[str, ...] = ()
 
@@ -159,6 +167,11 @@ class BrowserEnv(Env):
         #: Capture only this top-left area of the viewport (CSS px), e.g. MiniWoB's task area inside
         #: its larger window; coordinates stay screenshot px = CSS px * scale from the same origin.
         self.capture_area: Viewport | None = None
+        #: A JS expression read in the same round trip as each settle check (e.g. MiniWoB's done
+        #: flag); its value when the last action settled is ``settle_probe_value`` (None: not read).
+        self.settle_probe: str | None = None
+        self.settle_probe_value: Any = None
+        self._settle_scripts = (_settle_script(True, None), _settle_script(False, None))
 
     # ----------------------------------------------------------------- lifecycle
     def _ensure_browser(self) -> None:
@@ -309,7 +322,7 @@ class BrowserEnv(Env):
                     if self._watchdog.fired:
                         raise
                     data = page.screenshot(**kwargs)
-                title = page.title()
+                title = page.title() if self.config.capture_title else None
         except PlaywrightError as exc:
             if self._watchdog.fired:
                 raise EnvError(f"the page stopped responding for {self.config.hang_timeout_s:g}s") from None
@@ -338,6 +351,7 @@ class BrowserEnv(Env):
 
     # ----------------------------------------------------------------- act
     def _execute(self, action: ActionBase, geometry: ScreenGeometry) -> ActionResult:
+        self.settle_probe_value = None  # only a settle after this action may set it
         pages_before = list(self._pages)
         self._blocked.clear()
         result = ActionResult()
@@ -440,8 +454,19 @@ class BrowserEnv(Env):
         A popup or download the action started arrives as a browser event some time after the click;
         the page's own record of such intents (see _INTENTS) says whether one is still due."""
         page = self.page
+        self.settle_probe_value = None
+        if self._settle_scripts[2:] != (self.settle_probe,):
+            self._settle_scripts = (
+                _settle_script(True, self.settle_probe),
+                _settle_script(False, self.settle_probe),
+                self.settle_probe,
+            )
+        first, again = self._settle_scripts[0], self._settle_scripts[1]
+        checked: tuple[Any, Any] | None = None  # (state, probe) read with the intents, not yet used
         try:
-            intents = page.evaluate(_TAKE_INTENTS) or {}
+            intents, state_now, probe = page.evaluate(first)
+            intents = intents or {}
+            checked = (state_now, probe)
         except PlaywrightError:
             intents = {}  # navigating away: the loop below waits for the new document
         quiet_since: float | None = None
@@ -453,15 +478,21 @@ class BrowserEnv(Env):
                 if quiet_since is None:
                     quiet_since = now
                 try:
-                    state, timers, since_fired = self.page.evaluate(_SETTLE_STATE)
+                    if checked is None:
+                        _, state_now, probe = self.page.evaluate(again)
+                    else:
+                        (state_now, probe), checked = checked, None
+                    state, timers, since_fired = state_now
                     # a timer that just fired may have started a navigation whose request is on its way
                     ready = state != "loading" and timers == 0 and since_fired > 30
                 except PlaywrightError:
                     ready = False
                 if ready and now - quiet_since >= quiet_s and not popup_due and not download_due:
+                    self.settle_probe_value = probe
                     return
             else:
                 quiet_since = None
+                checked = None  # read before the requests finished: read again
             try:
                 self.page.wait_for_timeout(15)
             except (PlaywrightError, EnvError):

@@ -76,8 +76,14 @@ def select_tasks(suite: Suite, policy: PolicySpec, patterns: list[str]) -> list[
     if not patterns:
         tasks = suite.default_tasks(policy)
     else:
+        # a glob ranges over what this policy can run (an oracle's families); a plain name must exist
         available = suite.tasks()
-        tasks = [t for t in available if any(fnmatch.fnmatchcase(t, p) for p in patterns)]
+        pool = set(suite.default_tasks(policy))
+        tasks = [
+            t
+            for t in available
+            if any(t == p if not _is_glob(p) else t in pool and fnmatch.fnmatchcase(t, p) for p in patterns)
+        ]
         if not tasks:
             raise SuiteError(
                 f"--tasks {' '.join(patterns)} matches none of the {len(available)} {suite.name} tasks "
@@ -85,6 +91,10 @@ def select_tasks(suite: Suite, policy: PolicySpec, patterns: list[str]) -> list[
             )
     suite.check_tasks(tasks, policy)
     return tasks
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
 
 
 def plan_run(suite: Suite, policy: PolicySpec, options: RunOptions, command: list[str] | None = None) -> Plan:

@@ -83,18 +83,19 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
-_BEGIN = """([seed, mode, maxTimeMs]) => {
+_SCORES_EXPR = """({done: WOB_DONE_GLOBAL, reward: WOB_REWARD_GLOBAL, raw_reward: WOB_RAW_REWARD_GLOBAL,
+  reason: WOB_REWARD_REASON, utterance: core.getUtterance(), max_time_ms: core.EPISODE_MAX_TIME})"""
+_SCORES = f"() => {_SCORES_EXPR}"
+
+_BEGIN = f"""([seed, mode, maxTimeMs]) => {{
   core.endEpisode(0);
   Math.seedrandom(seed);
   core.setDataMode(mode);
   if (maxTimeMs) core.EPISODE_MAX_TIME = maxTimeMs;
   window.__ppOracleMemory = null;
   core.startEpisodeReal();
-  return WOB_TASK_READY;
-}"""
-
-_SCORES = """() => ({done: WOB_DONE_GLOBAL, reward: WOB_REWARD_GLOBAL, raw_reward: WOB_RAW_REWARD_GLOBAL,
-  reason: WOB_REWARD_REASON, utterance: core.getUtterance(), max_time_ms: core.EPISODE_MAX_TIME})"""
+  return [WOB_TASK_READY, {_SCORES_EXPR}];
+}}"""
 
 
 class MiniWobEnv(BrowserEnv):
@@ -110,7 +111,9 @@ class MiniWobEnv(BrowserEnv):
         mode: str = "train",
         episode_time_ms: int | None = None,
     ) -> None:
-        super().__init__(config)
+        # the title of a MiniWoB page never changes: skip reading it with every observation
+        super().__init__((config or BrowserConfig()).model_copy(update={"capture_title": False}))
+        self.settle_probe = "WOB_DONE_GLOBAL"  # read with the settle check: episode_over costs nothing
         self.scale = scale
         self.mode = mode
         self.episode_time_ms = episode_time_ms
@@ -140,14 +143,15 @@ class MiniWobEnv(BrowserEnv):
         self.reset(start, artifacts_dir=artifacts_dir)
         page = self.page
         try:
-            ready = page.evaluate(_BEGIN, [seed, self.mode, self.episode_time_ms])
+            ready, self.scores = page.evaluate(_BEGIN, [seed, self.mode, self.episode_time_ms])
             deadline = time.monotonic() + 2.0
             while not ready and time.monotonic() < deadline:
                 time.sleep(0.02)
                 ready = page.evaluate("() => WOB_TASK_READY")
             if not ready:
                 raise EnvError(f"MiniWoB task {task} did not become ready (WOB_TASK_READY) within 2s")
-            self.scores = page.evaluate(_SCORES)
+            if not self.scores["utterance"]:
+                self.scores = page.evaluate(_SCORES)  # a task that fills its query once ready
         except PlaywrightError as exc:
             raise EnvError(f"cannot start MiniWoB task {task}: {str(exc).splitlines()[0]}") from None
         return str(self.scores["utterance"])
@@ -172,6 +176,8 @@ class MiniWobEnv(BrowserEnv):
         self._loaded_url = start.url
 
     def episode_over(self) -> bool:
+        if self.settle_probe_value is not None:  # read with the last action's settle check
+            return bool(self.settle_probe_value)
         try:
             return bool(self.page.evaluate("() => WOB_DONE_GLOBAL"))
         except (PlaywrightError, EnvError):

@@ -26,7 +26,19 @@
     const x0 = Math.max(r.left, 0), x1 = Math.min(r.right, area.width);
     const y0 = Math.max(r.top, 0), y1 = Math.min(r.bottom, area.height);
     if (x1 <= x0 || y1 <= y0) return { unsupported: `target outside the viewport (${why || task})` };
-    return { action: "click", x: (x0 + x1) / 2, y: (y0 + y1) / 2 };
+    // the centre, unless something covers it (overlapping buttons): then the nearest uncovered point
+    const hits = (x, y) => {
+      const top = document.elementFromPoint(x, y);
+      return top === el || el.contains(top) || (el.labels && [...el.labels].some((l) => l.contains(top)));
+    };
+    const cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
+    const candidates = [];
+    for (let i = 0; i <= 8; i++)
+      for (let j = 0; j <= 8; j++) candidates.push([x0 + ((x1 - x0) * (i + 0.5)) / 9, y0 + ((y1 - y0) * (j + 0.5)) / 9]);
+    candidates.sort((a, b) => Math.hypot(a[0] - cx, a[1] - cy) - Math.hypot(b[0] - cx, b[1] - cy));
+    const spot = hits(cx, cy) ? [cx, cy] : candidates.find(([x, y]) => hits(x, y));
+    if (!spot) return { unsupported: `target covered by another element (${why || task})` };
+    return { action: "click", x: spot[0], y: spot[1] };
   };
   const quoted = () => {
     const m = q.match(/"([^"]*)"/g) || [];
