@@ -157,6 +157,32 @@ def examples_from_bundle(
         history.append(step)
 
 
+def dataset_features() -> Any:
+    """The parquet schema of a training set (datasets.Features; images embedded)."""
+    import datasets
+
+    return datasets.Features(
+        {
+            "id": datasets.Value("string"),
+            "messages": datasets.Value("string"),
+            "images": datasets.Sequence(datasets.Image()),
+            "target": datasets.Value("string"),
+            "action": datasets.Value("string"),
+            "executed": datasets.Value("string"),
+            "task": datasets.Value("string"),
+            "env": datasets.Value("string"),
+            "episode": datasets.Value("string"),
+            "step": datasets.Value("int32"),
+            "width": datasets.Value("int32"),
+            "height": datasets.Value("int32"),
+            "resized_width": datasets.Value("int32"),
+            "resized_height": datasets.Value("int32"),
+            "intervened": datasets.Value("bool"),
+            "source": datasets.Value("string"),
+        }
+    )
+
+
 def build_dataset(
     paths: list[Path],
     out: Path,
@@ -198,26 +224,7 @@ def build_dataset(
     if not rows:
         reasons = ", ".join(f"{k}: {v}" for k, v in skipped.items()) or "no steps"
         raise DatasetError(f"no usable steps in {len(bundles)} bundle(s) ({reasons})")
-    features = datasets.Features(
-        {
-            "id": datasets.Value("string"),
-            "messages": datasets.Value("string"),
-            "images": datasets.Sequence(datasets.Image()),
-            "target": datasets.Value("string"),
-            "action": datasets.Value("string"),
-            "executed": datasets.Value("string"),
-            "task": datasets.Value("string"),
-            "env": datasets.Value("string"),
-            "episode": datasets.Value("string"),
-            "step": datasets.Value("int32"),
-            "width": datasets.Value("int32"),
-            "height": datasets.Value("int32"),
-            "resized_width": datasets.Value("int32"),
-            "resized_height": datasets.Value("int32"),
-            "intervened": datasets.Value("bool"),
-            "source": datasets.Value("string"),
-        }
-    )
+    features = dataset_features()
     (out / DATA_DIR).mkdir(parents=True, exist_ok=True)
     for old in (out / DATA_DIR).glob("*.parquet"):
         old.unlink()
@@ -246,4 +253,3 @@ def build_dataset(
     (out / INFO_FILE).write_text(info.model_dump_json(indent=2))
     (out / "README.md").write_text(card(info))
     return info
-
