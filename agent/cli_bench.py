@@ -27,6 +27,7 @@ bench_app = typer.Typer(no_args_is_help=True, help="Run benchmark suites, compar
 class BenchPolicy(str, Enum):
     qwen = "qwen"
     oracle = "oracle"
+    baseline = "baseline"
 
 
 class Backend(str, Enum):
@@ -61,8 +62,15 @@ def _bench_options(
     ] = 300.0,
     data: Annotated[Path | None, typer.Option(help="dataset for grounding/steplevel; task folder otherwise")] = None,
     policy: Annotated[
-        BenchPolicy | None, typer.Option(help="qwen (default with --model) or oracle (the suite's reference)")
+        BenchPolicy | None,
+        typer.Option(help="qwen (default with --model), oracle (the suite's reference), baseline (task average)"),
     ] = None,
+    baseline_data: Annotated[
+        Path | None, typer.Option(help="--policy baseline: the training set whose per-task mean click it uses")
+    ] = None,
+    blank_screenshot: Annotated[
+        bool, typer.Option("--blank-screenshot", help="ablation: the policy sees a grey screenshot")
+    ] = False,
     model: Annotated[str | None, typer.Option(help="Qwen2-VL-family model: hub id or folder, or served name")] = None,
     endpoint: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint, e.g. http://host:8000/v1")] = None,
     dialect: Annotated[
@@ -123,6 +131,8 @@ def _run_bench(suite_name: str, **o: Any) -> None:
             dtype=o["dtype"],
             api_key_env=o["api_key_env"],
             request_timeout=o["request_timeout"],
+            baseline_data=o["baseline_data"],
+            blank_screenshot=o["blank_screenshot"],
         ).check()
         if spec.kind == "qwen":
             # fail fast in the parent on what a worker would fail on (unknown dialect, no endpoint)

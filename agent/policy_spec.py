@@ -25,7 +25,7 @@ class PolicySpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["qwen", "scripted", "oracle"] = "qwen"
+    kind: Literal["qwen", "scripted", "oracle", "baseline"] = "qwen"
     model: str | None = Field(None, description="hub id or folder (local), or the served model's name")
     endpoint: str | None = None
     dialect: str | None = None
@@ -44,6 +44,8 @@ class PolicySpec(BaseModel):
     api_key_env: str = "PIXELPILOT_API_KEY"
     request_timeout: float = Field(60.0, gt=0)
     script: Path | None = Field(None, description="scripted policy: the actions file")
+    baseline_data: Path | None = Field(None, description="baseline policy: the training set to average")
+    blank_screenshot: bool = Field(False, description="ablation: the policy sees a grey screenshot")
 
     def check(self) -> PolicySpec:
         """Raise PolicySpecError (one line) for option combinations that cannot make a policy."""
@@ -66,7 +68,10 @@ class PolicySpec(BaseModel):
         """The fields that make results comparable (the benchmark run key hashes these)."""
         from agent.qwen.prompt import PROMPT_VERSION
 
-        identity: dict[str, Any] = {"policy": self.kind}
+        identity: dict[str, Any] = {
+            "policy": self.kind,
+            **({"blank_screenshot": True} if self.blank_screenshot else {}),
+        }
         if self.kind == "qwen":
             identity |= {
                 "model": self.model,
@@ -80,10 +85,29 @@ class PolicySpec(BaseModel):
             }
         elif self.kind == "scripted":
             identity["script"] = str(self.script) if self.script else None
+        elif self.kind == "baseline":
+            identity["baseline_data"] = str(self.baseline_data)
         return identity
 
     def build(self, *, check: bool = True) -> Policy:
         """Load the model / open the endpoint. Raises PolicySpecError with one line on bad options."""
+        policy = self._build(check=check)
+        if self.blank_screenshot:
+            from agent.ablation import BlankScreen
+
+            return BlankScreen(policy)
+        return policy
+
+    def _build(self, *, check: bool) -> Policy:
+        if self.kind == "baseline":
+            from agent.ablation import TaskAverage
+
+            if self.baseline_data is None:
+                raise PolicySpecError("the task-average baseline needs --baseline-data DATASET")
+            try:
+                return TaskAverage.from_dataset(self.baseline_data)
+            except (ImportError, OSError, ValueError) as exc:
+                raise PolicySpecError(str(exc).splitlines()[0]) from None
         if self.kind == "scripted":
             from agent.scripted import ScriptedPolicy, ScriptError
 

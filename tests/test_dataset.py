@@ -155,3 +155,43 @@ def test_bad_dataset_input_is_one_line(tmp_path: Path) -> None:
                           "no such file")  # fmt: skip
     assert_one_line_error(cli("dataset", "build", tmp_path, "--dialect", "klingon", "--out", tmp_path / "o"),
                           "unknown dialect")  # fmt: skip
+
+
+def test_task_average_baseline_and_blank_screenshot_ablation(demos: Path, tmp_path: Path) -> None:
+    from agent.ablation import BlankScreen, TaskAverage
+    from agent.episode import EpisodeSpec
+    from agent.policy import Decision, Policy
+    from env import Observation, ScreenGeometry, StartSpec
+
+    data = tmp_path / "ds"
+    assert cli("dataset", "build", demos, "--dialect", "qwen2-vl", "--out", data).returncode == 0
+    baseline = TaskAverage.from_dataset(data)
+    rows = [r for r in rows_of(data) if r["task"] == "click-test"]
+    want_x = sum(json.loads(r["executed"])["x"] / r["width"] for r in rows) / len(rows)
+    assert baseline.means["click-test"][0] == pytest.approx(want_x)
+    baseline.reset(EpisodeSpec(id="click-test", instruction="x", start=StartSpec(url="about:blank")))
+    g = ScreenGeometry(width=320, height=420, device_scale_factor=2, viewport_width=160, viewport_height=210)
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (320, 420), (255, 0, 0)).save(buf, format="JPEG")
+    obs = Observation(screenshot=buf.getvalue(), image_format="jpeg", geometry=g)
+    assert baseline.decide("x", obs, []).action == {"action": "click", "x": round(want_x * 320), "y": pytest.approx(
+        round(baseline.means["click-test"][1] * 420))}  # fmt: skip
+
+    class Looker(Policy):
+        def __init__(self) -> None:
+            self.seen: list[tuple[int, int, int]] = []
+
+        def decide(self, instruction: str, observation: Observation, history: list) -> Decision:
+            self.seen.append(observation.image.getpixel((10, 10)))
+            assert observation.image.size == (320, 420)
+            return Decision(action={"action": "wait", "seconds": 0})
+
+    looker = Looker()
+    BlankScreen(looker).decide("x", obs, [])
+    looker.decide("x", obs, [])
+    grey, red = looker.seen
+    assert abs(grey[0] - 128) < 4 and grey[0] == grey[1] == grey[2] and red[0] > 200 and red[1] < 40
