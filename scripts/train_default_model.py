@@ -1,0 +1,142 @@
+"""Recipe for pixelpilot's embedded default model: demonstrations -> datasets -> training -> evaluation.
+
+Every stage is resumable and skipped when its output is complete, so the whole recipe can be
+killed at any moment and run again (on this machine or a fresh one) to continue:
+
+1. synthetic rows (agent/train/synthetic.py): only the pixels say where to click (fixed seeds);
+2. MiniWoB demonstrations by the DOM oracle through `pixelpilot bench` (train seeds 0..K-1),
+   turned into a dataset by `pixelpilot dataset build`; a held-out dataset from other seeds;
+3. training from scratch, `small` architecture, qwen2-vl dialect, curriculum: stage 1 on the
+   synthetic rows only (learn to look), stage 2 on synthetic + MiniWoB;
+4. evaluation with `pixelpilot bench miniwob` on seeds never seen in training: the model, the model
+   with the screenshot blanked, and the task-average (instruction-only) baseline.
+
+    .venv/bin/python scripts/train_default_model.py [--work .cache/default-model] [--quick] [--ship]
+
+Timings of each stage go to WORK/recipe_log.jsonl. Not part of CI (hours on a 2-core CPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PIXELPILOT = str(Path(sys.executable).parent / "pixelpilot")
+REQUIRED = ["click-test", "click-test-2", "click-button", "focus-text", "click-dialog"]
+EXTRA = ["click-tab", "click-dialog-2", "focus-text-2", "click-test-transfer", "click-button-sequence", "click-link"]
+DIALECT = "qwen2-vl"
+SCALE = "1"  # 160x210 -> the model sees 168x224
+EVAL_SEED_START = 100_000
+HELD_OUT_SEED_START = 50_000
+SHIP_DIR = ROOT / "agent" / "qwen" / "default_model"
+
+
+def log(work: Path, stage: str, started: float, **extra: object) -> None:
+    entry = {"stage": stage, "seconds": round(time.time() - started, 1), **extra}
+    print(json.dumps(entry), flush=True)
+    with (work / "recipe_log.jsonl").open("a") as fh:
+        fh.write(json.dumps(entry) + "\n")
+
+
+def run(*args: str | Path) -> None:
+    print("+ pixelpilot", " ".join(map(str, args)), flush=True)
+    subprocess.run([PIXELPILOT, *map(str, args)], check=True)
+
+
+def synthetic(work: Path, n: int) -> Path:
+    out = work / "data" / "synthetic"
+    if (out / "dataset.json").exists() and json.loads((out / "dataset.json").read_text())["rows"] == n:
+        return out
+    from agent.train.synthetic import make_synthetic
+
+    t0 = time.time()
+    make_synthetic(out, n, seed=0, dialect=DIALECT, scale=float(SCALE))
+    log(work, "synthetic", t0, rows=n)
+    return out
+
+
+def demonstrations(work: Path, name: str, seeds: int, seed_start: int) -> Path:
+    demos = work / "demos" / name
+    tasks = [a for t in REQUIRED + EXTRA for a in ("--tasks", t)]
+    t0 = time.time()
+    args = ["bench", "miniwob", "--policy", "oracle", *tasks, "--seeds", str(seeds), "--seed-start", str(seed_start)]
+    args += ["--scale", SCALE, "--workers", "2", "--no-episode-reports", "--out", demos]
+    run(*args, *(["--resume"] if (demos / "run.json").exists() else []))
+    log(work, f"demos-{name}", t0, episodes=seeds * len(REQUIRED + EXTRA))
+    out = work / "data" / f"miniwob-{name}"
+    if not (out / "dataset.json").exists():
+        t0 = time.time()
+        run("dataset", "build", demos / "episodes", "--dialect", DIALECT, "--out", out)
+        log(work, f"dataset-{name}", t0)
+    return out
+
+
+def train_stage(work: Path, name: str, base: str, data: list[Path], steps: int, batch: int, lr: float) -> Path:
+    out = work / name
+    if (out / "config.json").exists() and not (out / "checkpoint").exists():
+        return out  # finished
+    t0 = time.time()
+    args = ["train", *[a for d in data for a in ("--data", d)], "--base", base, "--dialect", DIALECT, "--out", out]
+    args += ["--max-steps", str(steps), "--batch-size", str(batch), "--lr", str(lr), "--save-every", "100"]
+    args += ["--eval-data", work / "data" / "miniwob-heldout", "--ablation-n", "48"]
+    run(*args, *(["--resume"] if (out / "checkpoint").exists() else []))
+    log(work, f"train-{name}", t0, steps=steps)
+    return out
+
+
+def evaluate(work: Path, model: Path, seeds: int) -> dict[str, float]:
+    tasks = [a for t in REQUIRED for a in ("--tasks", t)]
+    results: dict[str, float] = {}
+    variants = {
+        "model": ["--model", model, "--dialect", DIALECT, "--max-new-tokens", "32", "--max-repairs", "0"],
+        "blank": ["--model", model, "--dialect", DIALECT, "--max-new-tokens", "32", "--max-repairs", "0",
+                  "--blank-screenshot"],
+        "baseline": ["--policy", "baseline", "--baseline-data", work / "data" / "miniwob-train"],
+    }  # fmt: skip
+    for name, policy in variants.items():
+        out = work / "eval" / name
+        t0 = time.time()
+        args = ["bench", "miniwob", *policy, *tasks, "--seeds", str(seeds), "--seed-start", str(EVAL_SEED_START)]
+        args += ["--scale", SCALE, "--max-steps", "5", "--workers", "2", "--no-episode-reports", "--out", out]
+        if out.exists():
+            shutil.rmtree(out)
+        run(*args)
+        summary = json.loads((out / "summary.json").read_text())
+        results[name] = summary["overall"]["mean_of_task_success_rates"]
+        log(work, f"eval-{name}", t0, tasks={t: b["success_rate"] for t, b in summary["tasks"].items()})
+    return results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--work", type=Path, default=ROOT / ".cache" / "default-model")
+    ap.add_argument("--quick", action="store_true", help="a small end-to-end pass (minutes) to check the recipe")
+    ap.add_argument("--ship", action="store_true", help="copy the final model into agent/qwen/default_model/")
+    ap.add_argument("--stage1-steps", type=int, default=1500)
+    ap.add_argument("--stage2-steps", type=int, default=4000)
+    args = ap.parse_args()
+    work: Path = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    quick = args.quick
+    syn = synthetic(work, 400 if quick else 20_000)
+    train_data = demonstrations(work, "train", 4 if quick else 400, 0)
+    demonstrations(work, "heldout", 1 if quick else 20, HELD_OUT_SEED_START)
+    s1 = train_stage(work, "stage1", "small", [syn], 20 if quick else args.stage1_steps, 8, 1e-3)
+    s2 = train_stage(work, "stage2", str(s1), [syn, train_data], 20 if quick else args.stage2_steps, 8, 5e-4)
+    scores = evaluate(work, s2, 3 if quick else 50)
+    log(work, "done", time.time(), **scores)
+    if args.ship:
+        if SHIP_DIR.exists():
+            shutil.rmtree(SHIP_DIR)
+        shutil.copytree(s2, SHIP_DIR, ignore=shutil.ignore_patterns("checkpoint", "eval", "*.jsonl", "*.png", "*.html"))
+        print(f"shipped to {SHIP_DIR}")
+
+
+if __name__ == "__main__":
+    main()
