@@ -2,7 +2,7 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS ?= dev,local,serving,bench,ray
+EXTRAS ?= dev,local,serving,bench,ray,train
 
 .PHONY: setup system demo test lint clean
 

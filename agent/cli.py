@@ -357,12 +357,14 @@ def _add_subcommands() -> None:
     from agent.cli_bench import bench_app
     from agent.cli_dataset import dataset_app
     from agent.cli_debug import debug
+    from agent.cli_train import train
     from agent.debug.viewer import view
 
     app.add_typer(bench_app, name="bench")
     app.add_typer(dataset_app, name="dataset")
     app.command()(debug)
     app.command()(view)
+    app.command("train")(train)
 
 
 _add_subcommands()

@@ -94,6 +94,8 @@ def _settle_script(first: bool, probe: str | None) -> str:
     probe_js = f"(() => {{ try {{ return ({probe}); }} catch (e) {{ return null; }} }})()" if probe else "null"
     intents = _TAKE_INTENTS_EXPR if first else "null"
     return f"() => [{intents}, {_SETTLE_STATE_EXPR}, {probe_js}]"
+
+
 _TWO_FRAMES = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(0))))"
 
 

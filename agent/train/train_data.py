@@ -1,0 +1,149 @@
+"""Rows of a training set -> model inputs, tokenized exactly as the local backend tokenizes a request.
+
+The prompt half of every example goes through the same two calls as
+:meth:`agent.qwen.backends.local.LocalBackend.generate` (``apply_chat_template(...,
+add_generation_prompt=True)`` then ``processor(text, images, size=...)`` with the dataset's
+min/max pixels), so the ids the model learns from are the ids it will be asked with. The answer
+half (target + ``<|im_end|>`` + the template's newline) is tokenized on its own and appended: the
+label mask is then exact by construction (-100 for the prompt, the newline and padding), with no
+guessing where a prompt ends inside a merged tokenization.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageStat
+
+from agent.train.format import INFO_FILE, DatasetInfo, data_files, read_info
+
+#: Ignored by the loss (transformers' cross-entropy ``ignore_index``).
+IGNORE_INDEX = -100
+#: How an assistant turn ends in the Qwen2-VL chat template; the newline is not learned.
+END_OF_TURN = "<|im_end|>"
+AFTER_TURN = "\n"
+
+
+class DataError(ValueError):
+    """A dataset folder that cannot be trained on (missing, empty, another dialect). One line."""
+
+
+def load_rows(folders: Sequence[Path], dialect: str) -> tuple[Any, DatasetInfo]:
+    """All rows of ``folders`` as one ``datasets.Dataset``, and the first folder's DatasetInfo.
+
+    Every folder must have been built for ``dialect`` and with the same pixel limits: the prompt
+    (system text, coordinate space) and the image size both depend on them.
+    """
+    import datasets
+
+    if not folders:
+        raise DataError("no training data: pass --data DIR (a folder written by `pixelpilot dataset build`)")
+    parts = []
+    first: DatasetInfo | None = None
+    for folder in folders:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise DataError(f"{folder}: no such dataset folder")
+        if not (folder / INFO_FILE).is_file():
+            raise DataError(f"{folder}: not a training set (no {INFO_FILE}); build one with `pixelpilot dataset build`")
+        try:
+            info = read_info(folder)
+        except ValueError as exc:
+            raise DataError(f"{folder}/{INFO_FILE}: unreadable ({' '.join(str(exc).split())[:200]})") from None
+        if info.dialect != dialect:
+            raise DataError(f"{folder} was built for dialect {info.dialect!r}, not --dialect {dialect!r}")
+        if first is not None and (info.min_pixels, info.max_pixels) != (first.min_pixels, first.max_pixels):
+            raise DataError(
+                f"{folder} uses pixels {info.min_pixels}..{info.max_pixels}, but {folders[0]} uses "
+                f"{first.min_pixels}..{first.max_pixels}; train on sets built with the same limits"
+            )
+        first = first or info
+        files = data_files(folder)
+        if not files:
+            raise DataError(f"{folder}: no rows (data/*.parquet is missing)")
+        part = datasets.Dataset.from_parquet([str(f) for f in files])
+        if len(part) == 0:
+            raise DataError(f"{folder}: no rows (the parquet files are empty)")
+        parts.append(part)
+    assert first is not None
+    data = parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+    return data, first
+
+
+def row_images(row: dict[str, Any]) -> list[Image.Image]:
+    """The row's screenshots as RGB PIL images (a datasets Image decodes to PIL; raw dicts are bytes)."""
+    images = []
+    for item in row.get("images") or []:
+        if isinstance(item, dict):
+            item = Image.open(io.BytesIO(item["bytes"])) if item.get("bytes") else Image.open(item["path"])
+        images.append(item.convert("RGB") if item.mode != "RGB" else item)
+    return images
+
+
+def blank(image: Image.Image) -> Image.Image:
+    """The same-size image with every pixel set to its mean colour (the image-ablation input)."""
+    mean = tuple(round(c) for c in ImageStat.Stat(image.convert("RGB")).mean)
+    return Image.new("RGB", image.size, mean)  # type: ignore[arg-type]
+
+
+def prompt_text(processor: Any, row: dict[str, Any]) -> str:
+    """The prompt exactly as the local backend renders it for this step."""
+    return processor.apply_chat_template(json.loads(row["messages"]), tokenize=False, add_generation_prompt=True)
+
+
+def pixel_size(info: DatasetInfo) -> dict[str, int]:
+    return {"shortest_edge": info.min_pixels, "longest_edge": info.max_pixels}
+
+
+def encode_prompts(
+    processor: Any, rows: Sequence[dict[str, Any]], info: DatasetInfo, *, images: list[list[Image.Image]] | None = None
+) -> Any:
+    """One processor call over the rows' prompts and all their images (the backend's call, batched)."""
+    texts = [prompt_text(processor, row) for row in rows]
+    per_row = images if images is not None else [row_images(row) for row in rows]
+    flat = [im for ims in per_row for im in ims]
+    return processor(text=texts, images=flat or None, size=pixel_size(info), padding=True, return_tensors="pt")
+
+
+def answer_ids(processor: Any, target: str) -> tuple[list[int], int]:
+    """Token ids of ``target + <|im_end|> + newline`` and how many of them are learned (all but the newline)."""
+    tokenizer = processor.tokenizer
+    learned = tokenizer(target + END_OF_TURN, add_special_tokens=False)["input_ids"]
+    tail = tokenizer(AFTER_TURN, add_special_tokens=False)["input_ids"]
+    return [*learned, *tail], len(learned)
+
+
+def collate(processor: Any, rows: Sequence[dict[str, Any]], info: DatasetInfo) -> dict[str, Any]:
+    """A training batch: prompts (as the backend builds them) + answers, right-padded, answer-only labels."""
+    import torch
+
+    prompts = encode_prompts(processor, rows, info)
+    pad_id = processor.tokenizer.pad_token_id
+    sequences: list[list[int]] = []
+    labels: list[list[int]] = []
+    token_types: list[list[int]] = []
+    has_types = "mm_token_type_ids" in prompts
+    for i, row in enumerate(rows):
+        keep = prompts["attention_mask"][i].bool()
+        prompt = prompts["input_ids"][i][keep].tolist()
+        answer, learned = answer_ids(processor, row["target"])
+        sequences.append(prompt + answer)
+        labels.append([IGNORE_INDEX] * len(prompt) + answer[:learned] + [IGNORE_INDEX] * (len(answer) - learned))
+        if has_types:
+            token_types.append(prompts["mm_token_type_ids"][i][keep].tolist() + [0] * len(answer))
+    width = max(len(s) for s in sequences)
+    batch: dict[str, Any] = {
+        "input_ids": torch.tensor([s + [pad_id] * (width - len(s)) for s in sequences], dtype=torch.long),
+        "attention_mask": torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in sequences], dtype=torch.long),
+        "labels": torch.tensor([x + [IGNORE_INDEX] * (width - len(x)) for x in labels], dtype=torch.long),
+    }
+    if has_types:
+        batch["mm_token_type_ids"] = torch.tensor([t + [0] * (width - len(t)) for t in token_types], dtype=torch.int)
+    for key in ("pixel_values", "image_grid_thw"):
+        if key in prompts:
+            batch[key] = prompts[key]
+    return batch
