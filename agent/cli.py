@@ -232,32 +232,32 @@ def _qwen_policy(
     api_key_env: str,
     request_timeout: float,
 ) -> Policy:
-    from agent.qwen.backends.base import BackendError, SamplingConfig
-    from agent.qwen.factory import make_policy
-    from agent.qwen.prompt import PromptConfig
-    from agent.qwen.resize import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS
+    from agent.policy_spec import PolicySpec, PolicySpecError
 
-    lo, hi = min_pixels or DEFAULT_MIN_PIXELS, max_pixels or DEFAULT_MAX_PIXELS
-    if lo > hi:
-        fail(f"--min-pixels ({lo}) must not exceed --max-pixels ({hi})")
-    prompt = PromptConfig(min_pixels=lo, max_pixels=hi, history_actions=history, history_images=history_images)
-    sampling = SamplingConfig(do_sample=sample, temperature=temperature, seed=seed, max_new_tokens=max_new_tokens)
-    options: dict[str, object] = (
-        {"api_key_env": api_key_env, "timeout_s": request_timeout}
-        if endpoint
-        else {"device": device, "dtype": dtype, "attn_implementation": attn}
-    )
     try:
-        return make_policy(
-            model,
+        spec = PolicySpec(
+            kind="qwen",
+            model=model,
             endpoint=endpoint,
             dialect=dialect,
-            prompt=prompt,
-            sampling=sampling,
+            **{k: v for k, v in {"min_pixels": min_pixels, "max_pixels": max_pixels}.items() if v is not None},
+            history=history,
+            history_images=history_images,
             max_repairs=max_repairs,
-            **options,
+            sample=sample,
+            temperature=temperature,
+            seed=seed,
+            max_new_tokens=max_new_tokens,
+            device=device,
+            dtype=dtype,
+            attn=attn,
+            api_key_env=api_key_env,
+            request_timeout=request_timeout,
         )
-    except (BackendError, ValueError) as exc:
+        return spec.build()
+    except PolicySpecError as exc:
+        fail(str(exc))
+    except ValueError as exc:
         fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
 

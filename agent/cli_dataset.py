@@ -21,6 +21,10 @@ def build(
     max_pixels: Annotated[int | None, typer.Option(min=784, help="visual pixel budget, as the policy will use")] = None,
     min_pixels: Annotated[int | None, typer.Option(min=784)] = None,
     history: Annotated[int, typer.Option(min=0, help="previous actions in the prompt (as the policy)")] = 8,
+    system_prompt: Annotated[
+        str | None,
+        typer.Option(help="a short system prompt instead of the dialect's (for models trained from scratch)"),
+    ] = None,
 ) -> None:
     """Turn every usable step of BUNDLES into a training example in DIALECT."""
     from agent.cli import fail, out
@@ -29,7 +33,7 @@ def build(
 
     options = {k: v for k, v in {"min_pixels": min_pixels, "max_pixels": max_pixels}.items() if v is not None}
     try:
-        prompt = PromptConfig(history_actions=history, **options)
+        prompt = PromptConfig(history_actions=history, system_prompt=system_prompt, **options)
     except ValueError as exc:
         fail(str(exc).splitlines()[0])
     if prompt.min_pixels > prompt.max_pixels:

@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from agent.policy import Policy
 from agent.qwen.resize import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS
 
+#: Where the embedded default model lives (``--model default``).
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "qwen" / "default_model"
+
 
 class PolicySpecError(ValueError):
     """The options cannot make a policy (missing model, bad pixel limits, unreachable endpoint)."""
@@ -44,6 +47,7 @@ class PolicySpec(BaseModel):
     api_key_env: str = "PIXELPILOT_API_KEY"
     request_timeout: float = Field(60.0, gt=0)
     script: Path | None = Field(None, description="scripted policy: the actions file")
+    system_prompt: str | None = Field(None, description="set from a trained model's pixelpilot.json")
     baseline_data: Path | None = Field(None, description="baseline policy: the training set to average")
     blank_screenshot: bool = Field(False, description="ablation: the policy sees a grey screenshot")
 
@@ -57,17 +61,53 @@ class PolicySpec(BaseModel):
             raise PolicySpecError(f"--min-pixels ({self.min_pixels}) must not exceed --max-pixels ({self.max_pixels})")
         return self
 
+    def resolved(self) -> PolicySpec:
+        """``default`` as the shipped model's folder, and a trained folder's pixelpilot.json applied:
+        its dialect (unless --dialect), system prompt, and pixel/history settings (unless changed)."""
+        if self.kind != "qwen" or not self.model:
+            return self
+        from agent.train.format import read_model_meta
+
+        model = self.model
+        if model == "default":
+            model = str(DEFAULT_MODEL_DIR)
+            if not (DEFAULT_MODEL_DIR / "config.json").is_file():
+                raise PolicySpecError(
+                    "no default model is shipped in this version yet (its training recipe is "
+                    "scripts/train_default_model.py; see docs/TRAINING.md)"
+                )
+        folder = Path(model)
+        meta = read_model_meta(folder) if folder.is_dir() else None
+        if meta is None:
+            return self.model_copy(update={"model": model})
+        defaults = PolicySpec.model_fields
+        update: dict[str, Any] = {
+            "model": model,
+            "dialect": self.dialect or meta.dialect,
+            "system_prompt": meta.system_prompt,
+        }
+        for mine, theirs in (
+            ("min_pixels", "min_pixels"),
+            ("max_pixels", "max_pixels"),
+            ("history", "history_actions"),
+        ):
+            if getattr(self, mine) == defaults[mine].default:
+                update[mine] = getattr(meta, theirs)
+        return self.model_copy(update=update)
+
     def resolved_dialect(self) -> str | None:
         if self.kind != "qwen":
             return None
         from agent.qwen.dialects import infer_dialect
 
-        return self.dialect or infer_dialect(self.model or "")
+        spec = self.resolved()
+        return spec.dialect or infer_dialect(spec.model or "")
 
     def run_identity(self) -> dict[str, Any]:
         """The fields that make results comparable (the benchmark run key hashes these)."""
         from agent.qwen.prompt import PROMPT_VERSION
 
+        self = self.resolved()
         identity: dict[str, Any] = {
             "policy": self.kind,
             **({"blank_screenshot": True} if self.blank_screenshot else {}),
@@ -79,6 +119,7 @@ class PolicySpec(BaseModel):
                 "min_pixels": self.min_pixels,
                 "max_pixels": self.max_pixels,
                 "prompt_version": PROMPT_VERSION,
+                "system_prompt": self.system_prompt,
                 "history": self.history,
                 "history_images": self.history_images,
                 "sampling": {"sample": self.sample, "temperature": self.temperature} if self.sample else "greedy",
@@ -99,6 +140,7 @@ class PolicySpec(BaseModel):
         return policy
 
     def _build(self, *, check: bool) -> Policy:
+        self = self.resolved()
         if self.kind == "baseline":
             from agent.ablation import TaskAverage
 
@@ -129,6 +171,7 @@ class PolicySpec(BaseModel):
             max_pixels=self.max_pixels,
             history_actions=self.history,
             history_images=self.history_images,
+            system_prompt=self.system_prompt,
         )
         sampling = SamplingConfig(
             do_sample=self.sample, temperature=self.temperature, seed=self.seed, max_new_tokens=self.max_new_tokens

@@ -31,6 +31,11 @@ class PromptConfig(BaseModel):
     max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=28 * 28)
     history_actions: int = Field(8, ge=0, description="previous actions shown as text")
     history_images: int = Field(0, ge=0, description="previous screenshots shown as images")
+    system_prompt: str | None = Field(
+        None,
+        description="replaces the dialect's system prompt (a model trained from scratch on a short one records it "
+        "in its folder's pixelpilot.json, and the policy uses it from there)",
+    )
 
 
 def geometry_for(obs_width: int, obs_height: int, config: PromptConfig) -> ResizeGeometry:
@@ -86,7 +91,10 @@ def build_request(
     lines.append("The current screenshot is attached. Reply with the next action.")
     content += [{"type": "image"}, {"type": "text", "text": "\n".join(lines)}]
     messages = [
-        {"role": "system", "content": [{"type": "text", "text": dialect.system_prompt(env, geometry)}]},
+        {
+            "role": "system",
+            "content": [{"type": "text", "text": config.system_prompt or dialect.system_prompt(env, geometry)}],
+        },
         {"role": "user", "content": content},
     ]
     return ModelRequest(messages=messages, images=images, sampling=sampling)

@@ -241,6 +241,7 @@ def build_dataset(
         max_pixels=prompt.max_pixels,
         history_actions=prompt.history_actions,
         history_images=prompt.history_images,
+        system_prompt=prompt.system_prompt,
         prompt_version=PROMPT_VERSION,
         rows=len(rows),
         episodes=len({r["episode"] for r in rows}),

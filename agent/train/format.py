@@ -58,6 +58,7 @@ class DatasetInfo(BaseModel):
     max_pixels: int
     history_actions: int
     history_images: int
+    system_prompt: str | None = Field(None, description="the system prompt, when not the dialect's own")
     prompt_version: str
     rows: int
     episodes: int
@@ -66,6 +67,42 @@ class DatasetInfo(BaseModel):
     skipped: dict[str, int] = Field(default_factory=dict, description="why bundles or steps were left out")
     created_at: str = ""
     framework_version: str = ""
+
+
+MODEL_META = "pixelpilot.json"
+
+
+class ModelMeta(BaseModel):
+    """pixelpilot.json in a trained model's folder: how the policy must prompt it (as in training)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    dialect: str
+    min_pixels: int
+    max_pixels: int
+    history_actions: int
+    history_images: int = 0
+    system_prompt: str | None = None
+    prompt_version: str = ""
+    trained_on: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, info: DatasetInfo) -> ModelMeta:
+        return cls(
+            dialect=info.dialect,
+            min_pixels=info.min_pixels,
+            max_pixels=info.max_pixels,
+            history_actions=info.history_actions,
+            history_images=info.history_images,
+            system_prompt=info.system_prompt,
+            prompt_version=info.prompt_version,
+            trained_on=info.sources,
+        )
+
+
+def read_model_meta(folder: Path) -> ModelMeta | None:
+    path = folder / MODEL_META
+    return ModelMeta.model_validate_json(path.read_text()) if path.is_file() else None
 
 
 def data_files(folder: Path) -> list[Path]:

@@ -204,6 +204,7 @@ def make_synthetic(
         max_pixels=prompt.max_pixels,
         history_actions=prompt.history_actions,
         history_images=prompt.history_images,
+        system_prompt=prompt.system_prompt,
         prompt_version=PROMPT_VERSION,
         rows=n,
         episodes=n,

@@ -26,7 +26,7 @@ from typing import Any, Literal
 from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.train.format import DatasetInfo, read_info
+from agent.train.format import MODEL_META, DatasetInfo, ModelMeta, read_info
 from agent.train.train_base import (
     SCRATCH_BASES,
     BaseModelError,
@@ -150,12 +150,15 @@ def _plain_state_dict(model: Any) -> tuple[Any, dict[str, Any] | None]:
     return model.get_base_model(), state
 
 
-def save_model(model: Any, processor: Any, folder: Path) -> None:
-    """An ordinary checkpoint folder (LoRA merged) that from_pretrained and the local backend load."""
+def save_model(model: Any, processor: Any, folder: Path, meta: ModelMeta | None = None) -> None:
+    """An ordinary checkpoint folder (LoRA merged) that from_pretrained and the local backend load,
+    plus pixelpilot.json: the dialect and prompt settings the policy must use to prompt it as trained."""
     plain, state = _plain_state_dict(model)
     folder.mkdir(parents=True, exist_ok=True)
     plain.save_pretrained(folder, state_dict=state)
     processor.save_pretrained(folder)
+    if meta is not None:
+        (folder / MODEL_META).write_text(meta.model_dump_json(indent=2))
 
 
 def _replace_atomically(tmp: Path, final: Path) -> None:
@@ -478,7 +481,7 @@ def train(
             folder = model_dir
             if folder is None:
                 folder = out / ".eval-model"
-                save_model(model, processor, folder)
+                save_model(model, processor, folder, meta=ModelMeta.of(info))
             try:
                 success = evaluate(folder, step)
             finally:
@@ -573,7 +576,7 @@ def train(
                 on_step(step, last_loss)
 
     _save_checkpoint(out, model, processor, optimizer, scheduler, snapshot_state())
-    save_model(model, processor, out)
+    save_model(model, processor, out, meta=ModelMeta.of(info))
     run_eval(state["step"], out)
     from agent.train.report import write_train_report
 
