@@ -285,3 +285,18 @@ def test_ray_backend_on_a_local_ray_instance(tmp_path: Path) -> None:
         assert all(r["success"] and (out / r["bundle"] / "episode.json").exists() for r in results)
     finally:
         subprocess.run([ray_bin, "stop", "--force"], capture_output=True, timeout=120, env=env)
+
+
+def test_flight_tasks_are_served_over_http() -> None:
+    from tasks.bench.miniwob.env import MiniWobEnv
+
+    env = MiniWobEnv(scale=1)
+    try:
+        instruction = env.begin("flight.AA", 3)
+        assert env.page.url.startswith("http://127.0.0.1:") and env.page.url.endswith("/flight/AA/wrapper.html")
+        assert instruction  # the flight wrapper's utterance
+        obs = env.observe()
+        assert (obs.geometry.width, obs.geometry.height) == (375, 667)
+        assert not env.episode_over()
+    finally:
+        env.close()
