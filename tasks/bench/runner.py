@@ -120,9 +120,15 @@ def plan_run(suite: Suite, policy: PolicySpec, options: RunOptions, command: lis
 
 
 # --------------------------------------------------------------------------- worker processes
-def _worker_main(conn: Connection, index: int, suite: Suite, policy: PolicySpec, out: str, verbose: bool) -> None:
+def _worker_main(
+    conn: Connection, index: int, suite: Suite, policy: PolicySpec, out: str, verbose: bool, threads: int = 0
+) -> None:
     """Runs in the worker process: open the worker once, then run units until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    if threads:
+        # N workers each running a local model must not each start one thread per core
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(var, str(threads))
     logger.remove()
     logger.add(sys.stderr, level="DEBUG" if verbose else "WARNING", format=f"w{index} {{time:HH:mm:ss}} {{message}}")
     try:
@@ -191,6 +197,7 @@ class LocalPool:
 
     def __init__(self, suite: Suite, policy: PolicySpec, out: Path, size: int, verbose: bool = False) -> None:
         self.suite, self.policy, self.out, self.verbose = suite, policy, out, verbose
+        self.threads = max(1, (os.cpu_count() or 1) // size) if size > 1 else 0
         self.ctx = mp.get_context("spawn")
         self.slots: list[_Slot] = []
         self._next_index = 0
@@ -203,7 +210,7 @@ class LocalPool:
         self._next_index += 1
         process = self.ctx.Process(
             target=_worker_main,
-            args=(child, index, self.suite, self.policy, str(self.out), self.verbose),
+            args=(child, index, self.suite, self.policy, str(self.out), self.verbose, self.threads),
             name=f"bench-worker-{index}",
             daemon=True,
         )
