@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -168,7 +169,8 @@ def render(result: dict[str, Any], runs: list[dict[str, Any]], busy: dict[str, A
         MARK_BEGIN,
         "## Debugger: Step to new screenshot",
         "",
-        f"`benchmarks/debugger_latency.py`, {datetime.now():%Y-%m-%d}, {cpu}, 2 cores; scripted policy clicking "
+        f"`benchmarks/debugger_latency.py`, {datetime.now():%Y-%m-%d}, {cpu}, 2 cores, load average "
+        f"{os.getloadavg()[0]:.1f} at the end (a shared machine); scripted policy clicking "
         "buttons on benchmarks/pages/simple.html (1280x720 @1); the debugger page in a second headless Chromium. "
         "Time from clicking **Step** to the new screenshot's `load` event in the page "
         f"({len(runs)} runs × {result['steps']} steps, first step of each run dropped).",
