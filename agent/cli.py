@@ -159,11 +159,10 @@ def run(
         if not model:
             fail("--policy qwen needs --model (a hub id or folder, or the served model's name with --endpoint)")
         pol = _qwen_policy(
-            model,
+            model=model,
             endpoint=endpoint,
             dialect=dialect,
-            max_pixels=max_pixels,
-            min_pixels=min_pixels,
+            **{k: v for k, v in {"min_pixels": min_pixels, "max_pixels": max_pixels}.items() if v is not None},
             history=history,
             history_images=history_images,
             max_repairs=max_repairs,
@@ -212,49 +211,12 @@ def _make_env(kind: str, *, headed: bool, chromium: str | None, capture: str, se
     return BrowserEnv(BrowserConfig(headless=not headed, chromium_path=chromium, capture_format=capture))
 
 
-def _qwen_policy(
-    model: str,
-    *,
-    endpoint: str | None,
-    dialect: str | None,
-    max_pixels: int | None,
-    min_pixels: int | None,
-    history: int,
-    history_images: int,
-    max_repairs: int,
-    sample: bool,
-    temperature: float,
-    seed: int | None,
-    max_new_tokens: int,
-    device: str | None,
-    dtype: str | None,
-    attn: str | None,
-    api_key_env: str,
-    request_timeout: float,
-) -> Policy:
+def _qwen_policy(**options: object) -> Policy:
+    """A Qwen2-VL policy from the run options (PolicySpec applies a trained folder's pixelpilot.json)."""
     from agent.policy_spec import PolicySpec, PolicySpecError
 
     try:
-        spec = PolicySpec(
-            kind="qwen",
-            model=model,
-            endpoint=endpoint,
-            dialect=dialect,
-            **{k: v for k, v in {"min_pixels": min_pixels, "max_pixels": max_pixels}.items() if v is not None},
-            history=history,
-            history_images=history_images,
-            max_repairs=max_repairs,
-            sample=sample,
-            temperature=temperature,
-            seed=seed,
-            max_new_tokens=max_new_tokens,
-            device=device,
-            dtype=dtype,
-            attn=attn,
-            api_key_env=api_key_env,
-            request_timeout=request_timeout,
-        )
-        return spec.build()
+        return PolicySpec(kind="qwen", **options).build()  # type: ignore[arg-type]
     except PolicySpecError as exc:
         fail(str(exc))
     except ValueError as exc:

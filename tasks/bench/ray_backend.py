@@ -19,6 +19,7 @@ from loguru import logger
 
 from agent.policy_spec import PolicySpec
 from tasks.bench.core import Suite, SuiteError, Unit, UnitResult
+from tasks.bench.runner import _crash_result
 
 
 def check_ray() -> None:
@@ -105,7 +106,7 @@ def run_ray(plan: Any, on_result: Callable[[UnitResult], None]) -> None:
                     payload = ray.get(ref)
                     result = UnitResult.model_validate(payload)
                 except (RayActorError, RayTaskError) as exc:
-                    result = _failed(plan.suite, unit, "crashed", f"Ray worker died: {exc}", now - started)
+                    result = _crash_result(plan.suite, unit, "crashed", f"Ray worker died: {exc}", now - started)
                     actors[slot] = start()
                 on_result(result.model_copy(update={"worker": actors[slot][1]}))
                 idle.append(slot)
@@ -118,7 +119,7 @@ def run_ray(plan: Any, on_result: Callable[[UnitResult], None]) -> None:
                     worker = actors[slot][1]
                     actors[slot] = start()
                     on_result(
-                        _failed(
+                        _crash_result(
                             plan.suite, unit, "killed",
                             f"exceeded the {opts.unit_time_limit_s:g}s limit; worker killed and replaced",
                             now - started,
@@ -132,16 +133,3 @@ def run_ray(plan: Any, on_result: Callable[[UnitResult], None]) -> None:
             except Exception:  # noqa: BLE001 - best effort on the way out
                 pass
             ray.kill(actor)
-
-
-def _failed(suite: Suite, unit: Unit, status: str, error: str, elapsed: float) -> UnitResult:
-    return UnitResult(
-        run_key="",
-        suite=suite.name,
-        task=unit.task,
-        seed=unit.seed,
-        status=status,  # type: ignore[arg-type]
-        success=False,
-        error=error,
-        elapsed_s=round(elapsed, 3),
-    )
