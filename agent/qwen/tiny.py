@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 #: Qwen2-VL's special tokens, in the order (and relative ids) of the real vocabulary (151643...).
 SPECIAL_TOKENS = (
@@ -116,7 +117,6 @@ def build_tiny_qwen2vl(out_dir: Path, *, seed: int = 0) -> Path:
     from transformers import (
         GenerationConfig,
         Qwen2Tokenizer,
-        Qwen2VLConfig,
         Qwen2VLForConditionalGeneration,
         Qwen2VLImageProcessor,
         Qwen2VLProcessor,
@@ -167,42 +167,21 @@ def build_tiny_qwen2vl(out_dir: Path, *, seed: int = 0) -> Path:
     hidden = 64
     heads = 4
     head_dim = hidden // heads  # 16: M-RoPE sections (t, h, w) cover head_dim / 2 = 8 frequencies
-    config = Qwen2VLConfig(
-        text_config={
-            "vocab_size": vocab_size,
-            "hidden_size": hidden,
-            "intermediate_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": heads,
-            "num_key_value_heads": 2,
-            "max_position_embeddings": 32768,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]},
-            "bos_token_id": ids["<|endoftext|>"],
-            "eos_token_id": ids["<|im_end|>"],
-            "pad_token_id": ids["<|endoftext|>"],
-            "tie_word_embeddings": False,
-        },
-        vision_config={
-            # One layer, one 16-wide head: the vision tower attends over all 14-px patches at once
-            # (~4,800 for a 1280x720 screenshot), so its cost is what keeps a CPU step fast.
-            "depth": 1,
-            "embed_dim": 16,
-            "hidden_size": hidden,  # the patch merger projects into the text model's width
-            "num_heads": 1,
-            "mlp_ratio": 2,
-            "in_channels": 3,
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-        },
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
-        bos_token_id=ids["<|endoftext|>"],
-        eos_token_id=ids["<|im_end|>"],
-        pad_token_id=ids["<|endoftext|>"],
-        tie_word_embeddings=False,
+    config = qwen2vl_config(
+        ids,
+        vocab_size,
+        hidden=hidden,
+        heads=heads,
+        kv_heads=2,
+        intermediate=128,
+        layers=2,
+        mrope_section=(2, 3, 3),
+        # One layer, one 16-wide head: the vision tower attends over all 14-px patches at once
+        # (~4,800 for a 1280x720 screenshot), so its cost is what keeps a CPU step fast.
+        vision_depth=1,
+        vision_embed=16,
+        vision_heads=1,
+        vision_mlp_ratio=2,
     )
     assert sum(config.text_config.rope_parameters["mrope_section"]) * 2 == head_dim
 
@@ -228,3 +207,58 @@ def build_tiny_qwen2vl(out_dir: Path, *, seed: int = 0) -> Path:
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
     return out_dir
+
+
+def qwen2vl_config(
+    ids: dict[str, int],
+    vocab_size: int,
+    *,
+    hidden: int,
+    heads: int,
+    kv_heads: int,
+    intermediate: int,
+    layers: int,
+    mrope_section: tuple[int, int, int],
+    vision_depth: int,
+    vision_embed: int,
+    vision_heads: int,
+    vision_mlp_ratio: int,
+) -> Any:
+    """A Qwen2VLConfig of the given size wired to this tokenizer's special-token ids (``ids``)."""
+    from transformers import Qwen2VLConfig
+
+    return Qwen2VLConfig(
+        text_config={
+            "vocab_size": vocab_size,
+            "hidden_size": hidden,
+            "intermediate_size": intermediate,
+            "num_hidden_layers": layers,
+            "num_attention_heads": heads,
+            "num_key_value_heads": kv_heads,
+            "max_position_embeddings": 32768,
+            "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": list(mrope_section)},
+            "bos_token_id": ids["<|endoftext|>"],
+            "eos_token_id": ids["<|im_end|>"],
+            "pad_token_id": ids["<|endoftext|>"],
+            "tie_word_embeddings": False,
+        },
+        vision_config={
+            "depth": vision_depth,
+            "embed_dim": vision_embed,
+            "hidden_size": hidden,  # the patch merger projects into the text model's width
+            "num_heads": vision_heads,
+            "mlp_ratio": vision_mlp_ratio,
+            "in_channels": 3,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+        },
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        bos_token_id=ids["<|endoftext|>"],
+        eos_token_id=ids["<|im_end|>"],
+        pad_token_id=ids["<|endoftext|>"],
+        tie_word_embeddings=False,
+    )

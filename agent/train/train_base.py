@@ -49,9 +49,9 @@ def build_small_qwen2vl(out_dir: Path, *, seed: int = 0) -> Path:
     build_tiny_qwen2vl), so token counts and special-token ids are the same as the tiny model's.
     """
     import torch
-    from transformers import AutoProcessor, GenerationConfig, Qwen2VLConfig, Qwen2VLForConditionalGeneration
+    from transformers import AutoProcessor, GenerationConfig, Qwen2VLForConditionalGeneration
 
-    from agent.qwen.tiny import build_tiny_qwen2vl
+    from agent.qwen.tiny import build_tiny_qwen2vl, qwen2vl_config
 
     out_dir = Path(out_dir)
     with tempfile.TemporaryDirectory(prefix="pixelpilot-tiny-") as tmp:
@@ -71,40 +71,19 @@ def build_small_qwen2vl(out_dir: Path, *, seed: int = 0) -> Path:
         )
     }
     hidden, heads = 256, 8  # head_dim 32: M-RoPE sections (t, h, w) cover its 16 frequencies
-    config = Qwen2VLConfig(
-        text_config={
-            "vocab_size": len(tokenizer),
-            "hidden_size": hidden,
-            "intermediate_size": 768,
-            "num_hidden_layers": 4,
-            "num_attention_heads": heads,
-            "num_key_value_heads": 4,
-            "max_position_embeddings": 32768,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [4, 6, 6]},
-            "bos_token_id": ids["<|endoftext|>"],
-            "eos_token_id": ids["<|im_end|>"],
-            "pad_token_id": ids["<|endoftext|>"],
-            "tie_word_embeddings": False,
-        },
-        vision_config={
-            "depth": 4,
-            "embed_dim": 128,
-            "hidden_size": hidden,
-            "num_heads": 4,
-            "mlp_ratio": 4,
-            "in_channels": 3,
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-        },
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
-        bos_token_id=ids["<|endoftext|>"],
-        eos_token_id=ids["<|im_end|>"],
-        pad_token_id=ids["<|endoftext|>"],
-        tie_word_embeddings=False,
+    config = qwen2vl_config(
+        ids,
+        len(tokenizer),
+        hidden=hidden,
+        heads=heads,
+        kv_heads=4,
+        intermediate=768,
+        layers=4,
+        mrope_section=(4, 6, 6),
+        vision_depth=4,
+        vision_embed=128,
+        vision_heads=4,
+        vision_mlp_ratio=4,
     )
     assert tiny_config["model_type"] == config.model_type
     with torch.random.fork_rng(devices=[]):
