@@ -48,6 +48,9 @@ class BlankScreen(Policy):
     def describe(self) -> dict[str, Any]:
         return {**self.inner.describe(), "name": self.name, "ablation": "blank screenshot"}
 
+    def close(self) -> None:
+        self.inner.close()
+
 
 class TaskAverage(Policy):
     """Clicks the mean first-click target of the task in a training set (relative to the screen)."""

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from loguru import logger
 from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
@@ -314,7 +313,3 @@ def make_grounding_cmd(
         _fail(_one_line(exc))
         return
     out.print(f"grounding set: {path}", soft_wrap=True)
-
-
-def _silence() -> None:
-    logger.remove()

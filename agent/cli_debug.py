@@ -64,10 +64,11 @@ def debug(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run TASK_FILE paused, step by step, from a local web page (or the terminal with --repl)."""
-    from agent.cli import _make_env, _setup_logging, err, fail, out
+    from agent.cli import _make_env, _qwen_policy, _setup_logging, err, fail, out
     from agent.debug.app import run_debug
     from agent.debug.repl import Repl
     from agent.debug.session import DebugSession
+    from agent.policy import Policy
     from env import EnvError
     from tasks import Task, TaskFileError
 
@@ -86,31 +87,28 @@ def debug(
         if env_kind not in ("browser", "android"):
             fail(f"--env must be browser or android, got {env_kind!r}")
         spec = spec.model_copy(update={"env": env_kind})
-    try:
-        if model or endpoint:
-            policy_spec = PolicySpec(
-                kind="qwen",
-                model=model,
-                endpoint=endpoint,
-                dialect=dialect,
-                **{k: v for k, v in {"min_pixels": min_pixels, "max_pixels": max_pixels}.items() if v is not None},
-                max_repairs=max_repairs,
-                max_new_tokens=max_new_tokens,
-                device=device,
-                dtype=dtype,
-                api_key_env=api_key_env,
-                request_timeout=request_timeout,
-            )
-        else:
-            path = script or (Path(task.solution) if task.solution else None)
-            if path is None:
-                fail("give --model (a Qwen2-VL-family model) or --script FILE (the task declares no solution)")
-            policy_spec = PolicySpec(kind="scripted", script=path)
-        policy = policy_spec.build()
-    except PolicySpecError as exc:
-        fail(str(exc))
-    except ValueError as exc:
-        fail(str(exc).splitlines()[0])
+    policy: Policy
+    if model or endpoint:
+        policy = _qwen_policy(
+            model=model,
+            endpoint=endpoint,
+            dialect=dialect,
+            **{k: v for k, v in {"min_pixels": min_pixels, "max_pixels": max_pixels}.items() if v is not None},
+            max_repairs=max_repairs,
+            max_new_tokens=max_new_tokens,
+            device=device,
+            dtype=dtype,
+            api_key_env=api_key_env,
+            request_timeout=request_timeout,
+        )
+    else:
+        path = script or (Path(task.solution) if task.solution else None)
+        if path is None:
+            fail("give --model (a Qwen2-VL-family model) or --script FILE (the task declares no solution)")
+        try:
+            policy = PolicySpec(kind="scripted", script=path).build()
+        except PolicySpecError as exc:
+            fail(str(exc))
     if host not in ("127.0.0.1", "localhost", "::1") and not repl:
         err.print(
             f"[yellow]warning:[/] serving on {host}: anyone who can reach it and has the token can drive the agent"

@@ -50,3 +50,6 @@ class Policy(ABC):
     def describe(self) -> dict[str, Any]:
         """Identity for the episode record: policy kind, model id, dialect, settings."""
         return {"name": self.name}
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what the policy holds (model weights, a connection)."""

@@ -118,6 +118,9 @@ class QwenPolicy(Policy):
         meta.update({"repairs": self.config.max_repairs, "parse_failures": self.config.max_repairs + 1})
         return Decision(raw_output=raw, parse_error=error, metadata=meta)
 
+    def close(self) -> None:
+        self.backend.close()
+
     def describe(self) -> dict[str, Any]:
         return {
             "name": self.name,

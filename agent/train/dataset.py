@@ -14,9 +14,10 @@ examples, but stay in the history of later steps, as the policy saw them.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -224,32 +225,53 @@ def build_dataset(
     if not rows:
         reasons = ", ".join(f"{k}: {v}" for k, v in skipped.items()) or "no steps"
         raise DatasetError(f"no usable steps in {len(bundles)} bundle(s) ({reasons})")
+    write_rows(out, rows, shard_rows)
+    return write_info(
+        out,
+        dialect=d.name,
+        env=envs.pop() if len(envs) == 1 else "mixed",
+        prompt=prompt,
+        rows=len(rows),
+        episodes=len({r["episode"] for r in rows}),
+        tasks=dict(Counter(r["task"] for r in rows)),
+        sources=[str(p) for p in paths],
+        skipped=dict(skipped),
+    )
+
+
+def write_rows(out: Path, rows: Iterable[dict[str, Any]], shard_rows: int) -> None:
+    """Replace OUT/data/*.parquet with ``rows``, ``shard_rows`` per file (rows may be a generator)."""
+    import datasets
+
     features = dataset_features()
     (out / DATA_DIR).mkdir(parents=True, exist_ok=True)
     for old in (out / DATA_DIR).glob("*.parquet"):
         old.unlink()
-    for k in range(0, len(rows), shard_rows):
-        chunk = rows[k : k + shard_rows]
+    it = iter(rows)
+    for shard in itertools.count():
+        chunk = list(itertools.islice(it, shard_rows))
+        if not chunk:
+            break
         table = datasets.Dataset.from_dict({c: [r[c] for r in chunk] for c in features}, features=features)
-        table.to_parquet(str(out / DATA_DIR / f"train-{k // shard_rows:05d}.parquet"))
+        table.to_parquet(str(out / DATA_DIR / f"train-{shard:05d}.parquet"))
+
+
+def write_info(out: Path, *, dialect: str, env: str, prompt: PromptConfig, **counts: Any) -> DatasetInfo:
+    """Write dataset.json and the README card for a set built with ``prompt``'s settings."""
     from agent.loop import _framework_version
 
     info = DatasetInfo(
-        dialect=d.name,
-        env=envs.pop() if len(envs) == 1 else "mixed",
+        dialect=dialect,
+        env=env,
         min_pixels=prompt.min_pixels,
         max_pixels=prompt.max_pixels,
         history_actions=prompt.history_actions,
         history_images=prompt.history_images,
         system_prompt=prompt.system_prompt,
         prompt_version=PROMPT_VERSION,
-        rows=len(rows),
-        episodes=len({r["episode"] for r in rows}),
-        tasks=dict(Counter(r["task"] for r in rows)),
-        sources=[str(p) for p in paths],
-        skipped=dict(skipped),
         created_at=now_iso(),
         framework_version=_framework_version(),
+        **counts,
     )
     (out / INFO_FILE).write_text(info.model_dump_json(indent=2))
     (out / "README.md").write_text(card(info))

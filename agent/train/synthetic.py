@@ -18,17 +18,17 @@ import io
 import json
 import random
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from agent.episode import now_iso
 from agent.qwen.backends.base import SamplingConfig
 from agent.qwen.dialects import get_dialect
-from agent.qwen.prompt import PROMPT_VERSION, PromptConfig, build_request, geometry_for
-from agent.train.dataset import decode_check
-from agent.train.format import DATA_DIR, INFO_FILE, DatasetInfo, card
+from agent.qwen.prompt import PromptConfig, build_request, geometry_for
+from agent.train.dataset import decode_check, write_info, write_rows
+from agent.train.format import DatasetInfo
 from env import Observation, ScreenGeometry
 from tools import REGISTRY
 
@@ -125,55 +125,39 @@ def make_synthetic(
     """Write ``n`` synthetic rows (``locate_share`` of them stage "locate") as a dataset folder."""
     import datasets
 
-    from agent.train.dataset import dataset_features
-
     datasets.disable_progress_bars()
     d = get_dialect(dialect)
     prompt = prompt or PromptConfig()
     rng = random.Random(seed)
-    rows: list[dict[str, Any]] = []
     tasks: Counter[str] = Counter()
-    (out / DATA_DIR).mkdir(parents=True, exist_ok=True)
-    for old in (out / DATA_DIR).glob("*.parquet"):
-        old.unlink()
-    shard = 0
 
-    def flush() -> None:
-        nonlocal shard, rows
-        if rows:
-            features = dataset_features()
-            table = datasets.Dataset.from_dict({c: [r[c] for r in rows] for c in features}, features=features)
-            table.to_parquet(str(out / DATA_DIR / f"train-{shard:05d}.parquet"))
-            shard += 1
-            rows = []
-
-    for k in range(n):
-        stage = "locate" if rng.random() < locate_share else "choose"
-        data, instruction, (x, y), (w, h) = render(rng, scale, stage)
-        obs = Observation(
-            screenshot=data,
-            image_format="jpeg",
-            geometry=ScreenGeometry(
-                width=w, height=h, device_scale_factor=scale, viewport_width=AREA[0], viewport_height=AREA[1]
-            ),
-        )
-        request = build_request(
-            dialect=d,
-            env="browser",
-            instruction=instruction,
-            observation=obs,
-            history=[],
-            config=prompt,
-            sampling=SamplingConfig(),
-        )
-        geometry = geometry_for(w, h, prompt)
-        action = REGISTRY.validate({"action": "click", "x": x, "y": y})
-        target = d.encode(action, geometry, "browser")
-        decoded = decode_check(d, target, geometry, "browser", action)
-        task = f"synthetic-{stage}"
-        tasks[task] += 1
-        rows.append(
-            {
+    def rows() -> Iterator[dict[str, Any]]:
+        for k in range(n):
+            stage = "locate" if rng.random() < locate_share else "choose"
+            data, instruction, (x, y), (w, h) = render(rng, scale, stage)
+            obs = Observation(
+                screenshot=data,
+                image_format="jpeg",
+                geometry=ScreenGeometry(
+                    width=w, height=h, device_scale_factor=scale, viewport_width=AREA[0], viewport_height=AREA[1]
+                ),
+            )
+            request = build_request(
+                dialect=d,
+                env="browser",
+                instruction=instruction,
+                observation=obs,
+                history=[],
+                config=prompt,
+                sampling=SamplingConfig(),
+            )
+            geometry = geometry_for(w, h, prompt)
+            action = REGISTRY.validate({"action": "click", "x": x, "y": y})
+            target = d.encode(action, geometry, "browser")
+            decoded = decode_check(d, target, geometry, "browser", action)
+            task = f"synthetic-{stage}"
+            tasks[task] += 1
+            yield {
                 "id": f"{task}/{seed}-{k}#1",
                 "messages": json.dumps(request.messages, ensure_ascii=False),
                 "images": [{"bytes": data, "path": None}],
@@ -191,28 +175,15 @@ def make_synthetic(
                 "intervened": False,
                 "source": f"synthetic seed {seed}",
             }
-        )
-        if len(rows) >= shard_rows:
-            flush()
-    flush()
-    from agent.loop import _framework_version
 
-    info = DatasetInfo(
+    write_rows(out, rows(), shard_rows)
+    return write_info(
+        out,
         dialect=d.name,
         env="browser",
-        min_pixels=prompt.min_pixels,
-        max_pixels=prompt.max_pixels,
-        history_actions=prompt.history_actions,
-        history_images=prompt.history_images,
-        system_prompt=prompt.system_prompt,
-        prompt_version=PROMPT_VERSION,
+        prompt=prompt,
         rows=n,
         episodes=n,
         tasks=dict(tasks),
         sources=[f"agent/train/synthetic.py seed={seed} scale={scale} locate_share={locate_share}"],
-        created_at=now_iso(),
-        framework_version=_framework_version(),
     )
-    (out / INFO_FILE).write_text(info.model_dump_json(indent=2))
-    (out / "README.md").write_text(card(info))
-    return info

@@ -8,6 +8,7 @@ never longer than ``settle_timeout_s``, so a chatty page slows an episode down w
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -89,6 +90,7 @@ _SETTLE_STATE_EXPR = "(window.__ppSettle ? window.__ppSettle() : [document.ready
 _TAKE_INTENTS_EXPR = "(() => { const i = window.__ppIntents || {}; window.__ppIntents = {}; return i; })()"
 
 
+@functools.cache
 def _settle_script(first: bool, probe: str | None) -> str:
     """One page round trip per settle check: (intents on the first check), state, and the probe."""
     probe_js = f"(() => {{ try {{ return ({probe}); }} catch (e) {{ return null; }} }})()" if probe else "null"
@@ -173,7 +175,6 @@ class BrowserEnv(Env):
         #: flag); its value when the last action settled is ``settle_probe_value`` (None: not read).
         self.settle_probe: str | None = None
         self.settle_probe_value: Any = None
-        self._settle_scripts = (_settle_script(True, None), _settle_script(False, None))
 
     # ----------------------------------------------------------------- lifecycle
     def _ensure_browser(self) -> None:
@@ -457,13 +458,7 @@ class BrowserEnv(Env):
         the page's own record of such intents (see _INTENTS) says whether one is still due."""
         page = self.page
         self.settle_probe_value = None
-        if self._settle_scripts[2:] != (self.settle_probe,):
-            self._settle_scripts = (
-                _settle_script(True, self.settle_probe),
-                _settle_script(False, self.settle_probe),
-                self.settle_probe,
-            )
-        first, again = self._settle_scripts[0], self._settle_scripts[1]
+        first, again = _settle_script(True, self.settle_probe), _settle_script(False, self.settle_probe)
         checked: tuple[Any, Any] | None = None  # (state, probe) read with the intents, not yet used
         try:
             intents, state_now, probe = page.evaluate(first)

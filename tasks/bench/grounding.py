@@ -343,12 +343,7 @@ class GroundingWorker(Worker):
         )
 
     def close(self) -> None:
-        close = getattr(self.policy, "close", None)
-        if callable(close):
-            close()
-        backend = getattr(self.policy, "backend", None)
-        if backend is not None and callable(getattr(backend, "close", None)):
-            backend.close()
+        self.policy.close()
 
 
 def _episode_id(sample_id: str) -> str:

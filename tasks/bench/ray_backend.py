@@ -19,7 +19,7 @@ from loguru import logger
 
 from agent.policy_spec import PolicySpec
 from tasks.bench.core import Suite, SuiteError, Unit, UnitResult
-from tasks.bench.runner import _crash_result
+from tasks.bench.runner import _crash_result, run_unit
 
 
 def check_ray() -> None:
@@ -36,27 +36,13 @@ class _ActorImpl:
     def __init__(self, suite: Suite, policy: PolicySpec, index: int, out: str) -> None:
         self.worker = suite.open_worker(index, policy)
         self.out = Path(out)
-        self.suite_name = suite.name
+        self.suite = suite
 
     def ready(self) -> bool:
         return True
 
     def run(self, unit: Unit) -> dict[str, Any]:
-        t0 = time.perf_counter()
-        try:
-            result = self.worker.run(unit, self.out)
-        except Exception as exc:  # noqa: BLE001 - one unit's crash must not stop the run
-            result = UnitResult(
-                run_key="",
-                suite=self.suite_name,
-                task=unit.task,
-                seed=unit.seed,
-                status="crashed",
-                success=False,
-                error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-                elapsed_s=round(time.perf_counter() - t0, 3),
-            )
-        return result.model_dump(mode="json")
+        return run_unit(self.worker, unit, self.out, self.suite).model_dump(mode="json")
 
     def close(self) -> None:
         self.worker.close()

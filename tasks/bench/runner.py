@@ -19,7 +19,7 @@ import sys
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -30,7 +30,7 @@ from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.policy_spec import PolicySpec
-from tasks.bench.core import Suite, SuiteError, Unit, UnitResult
+from tasks.bench.core import Suite, SuiteError, Unit, UnitResult, Worker
 from tasks.bench.results import ResultsLog, completed_keys, identity_of, open_run, stamp
 
 
@@ -120,6 +120,17 @@ def plan_run(suite: Suite, policy: PolicySpec, options: RunOptions, command: lis
 
 
 # --------------------------------------------------------------------------- worker processes
+def run_unit(worker: Worker, unit: Unit, out: Path, suite: Suite) -> UnitResult:
+    """One unit on a worker; an exception becomes a "crashed" result, never the end of the run."""
+    t0 = time.perf_counter()
+    try:
+        return worker.run(unit, out)
+    except Exception as exc:  # noqa: BLE001 - one unit's crash must not stop the run
+        logger.debug(traceback.format_exc())
+        error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        return _crash_result(suite, unit, "crashed", error, time.perf_counter() - t0)
+
+
 def _worker_main(
     conn: Connection, index: int, suite: Suite, policy: PolicySpec, out: str, verbose: bool, threads: int = 0
 ) -> None:
@@ -142,22 +153,7 @@ def _worker_main(
             unit = conn.recv()
             if unit is None:
                 break
-            t0 = time.perf_counter()
-            try:
-                result = worker.run(unit, Path(out))
-            except Exception as exc:  # noqa: BLE001 - one unit's crash must not stop the run
-                logger.debug(traceback.format_exc())
-                result = UnitResult(
-                    run_key="",
-                    suite=suite.name,
-                    task=unit.task,
-                    seed=unit.seed,
-                    status="crashed",
-                    success=False,
-                    error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-                    elapsed_s=round(time.perf_counter() - t0, 3),
-                )
-            conn.send(("result", result.model_dump(mode="json")))
+            conn.send(("result", run_unit(worker, unit, Path(out), suite).model_dump(mode="json")))
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         pass
     finally:
@@ -375,11 +371,3 @@ def execute(
         skipped=len(plan.done),
         interrupted=interrupted,
     )
-
-
-def iter_units(plan: Plan) -> Iterator[Unit]:
-    yield from plan.todo
-
-
-def default_workers() -> int:
-    return max(1, (os.cpu_count() or 2) // 2)

@@ -167,12 +167,7 @@ class StepLevelWorker(Worker):
 
     def close(self) -> None:
         """Release the model (a local backend holds weights; a served one, a connection)."""
-        close = getattr(self.policy, "close", None)
-        if callable(close):
-            close()
-        backend = getattr(self.policy, "backend", None)
-        if backend is not None and callable(getattr(backend, "close", None)):
-            backend.close()
+        self.policy.close()
 
     def decide(self, sample: StepSample) -> tuple[dict[str, Any] | None, str | None, Decision]:
         """Ask the policy about one sample; (validated action or None, error, raw decision)."""

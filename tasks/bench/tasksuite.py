@@ -69,9 +69,10 @@ class TaskFileSuite(Suite):
         return list(self._files())
 
     def check_tasks(self, tasks: list[str], policy_spec: PolicySpec) -> None:
+        files = self._files()
         for name in tasks:
             try:
-                task = Task.from_file(self._files()[name])
+                task = Task.from_file(files[name])
             except TaskFileError as exc:
                 raise SuiteError(str(exc)) from None
             if policy_spec.kind == "oracle" and not task.solution:
