@@ -92,7 +92,7 @@ _TAKE_INTENTS_EXPR = "(() => { const i = window.__ppIntents || {}; window.__ppIn
 
 @functools.cache
 def _settle_script(first: bool, probe: str | None) -> str:
-    """One page round trip per settle check: (intents on the first check), state, and the probe."""
+    """One page round trip per settle check: the intents (first call only), the state and the probe."""
     probe_js = f"(() => {{ try {{ return ({probe}); }} catch (e) {{ return null; }} }})()" if probe else "null"
     intents = _TAKE_INTENTS_EXPR if first else "null"
     return f"() => [{intents}, {_SETTLE_STATE_EXPR}, {probe_js}]"
@@ -459,11 +459,10 @@ class BrowserEnv(Env):
         page = self.page
         self.settle_probe_value = None
         first, again = _settle_script(True, self.settle_probe), _settle_script(False, self.settle_probe)
-        checked: tuple[Any, Any] | None = None  # (state, probe) read with the intents, not yet used
+        # The state read with the intents is too early to trust: the request a click starts reaches the
+        # driver a moment later, so readiness is always judged on a later read (which also reads the probe).
         try:
-            intents, state_now, probe = page.evaluate(first)
-            intents = intents or {}
-            checked = (state_now, probe)
+            intents = page.evaluate(first)[0] or {}
         except PlaywrightError:
             intents = {}  # navigating away: the loop below waits for the new document
         quiet_since: float | None = None
@@ -475,10 +474,7 @@ class BrowserEnv(Env):
                 if quiet_since is None:
                     quiet_since = now
                 try:
-                    if checked is None:
-                        _, state_now, probe = self.page.evaluate(again)
-                    else:
-                        (state_now, probe), checked = checked, None
+                    _, state_now, probe = self.page.evaluate(again)
                     state, timers, since_fired = state_now
                     # a timer that just fired may have started a navigation whose request is on its way
                     ready = state != "loading" and timers == 0 and since_fired > 30
@@ -489,7 +485,6 @@ class BrowserEnv(Env):
                     return
             else:
                 quiet_since = None
-                checked = None  # read before the requests finished: read again
             try:
                 self.page.wait_for_timeout(15)
             except (PlaywrightError, EnvError):
