@@ -95,7 +95,7 @@ def train_stage(
     args += ["--max-steps", str(steps), "--batch-size", str(batch), "--lr", str(lr), "--save-every", "100"]
     # the image-ablation check on held-out rows every 250 steps: accuracy with the screenshot blanked must
     # fall below accuracy with it, or the model is guessing from the instruction
-    args += ["--eval-data", held_out, "--ablation-n", "64", "--eval-every", "250"]
+    args += ["--eval-data", held_out, "--ablation-n", "32", "--eval-every", "400"]
     run(*args, *(["--resume"] if (out / "checkpoint").exists() else []))
     log(work, f"train-{name}", t0, steps=steps)
     return out
@@ -129,10 +129,10 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=ROOT / ".cache" / "default-model")
     ap.add_argument("--quick", action="store_true", help="a small end-to-end pass (minutes) to check the recipe")
     ap.add_argument("--ship", action="store_true", help="copy the final model into agent/qwen/default_model/")
-    # 800 steps (6,400 samples) left the model blind to the image (ablation 15.6% = 15.6%); stage 1 runs
-    # until the ablation check separates, which is what the next runs of this recipe measure
-    ap.add_argument("--stage1-steps", type=int, default=4000)
-    ap.add_argument("--stage2-steps", type=int, default=4000)
+    # Before the small architecture's M-RoPE base was lowered (train_base.py), stage 1 left the model
+    # blind to the image at any length tried; with it, stage 1 is a short warm-up on synthetic screens
+    ap.add_argument("--stage1-steps", type=int, default=1200)
+    ap.add_argument("--stage2-steps", type=int, default=2800)
     args = ap.parse_args()
     work: Path = args.work
     work.mkdir(parents=True, exist_ok=True)

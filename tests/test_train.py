@@ -176,6 +176,8 @@ def test_training_lowers_the_loss_and_the_output_runs_as_a_policy(dataset: Path,
     report = (out / "report.html").read_text()
     assert "data:image/png;base64," in report and "16 steps" in report
     assert (out / "checkpoint" / "trainer_state.json").exists()
+    # a scratch architecture reads patch coordinates from the second image frame, and says so
+    assert json.loads((out / "pixelpilot.json").read_text())["position_frame"] is True
 
     from agent.loop import Agent, AgentConfig
     from agent.policy_spec import PolicySpec
@@ -295,3 +297,18 @@ def test_bad_input_is_one_line_and_exit_2(dataset: Path, tmp_path: Path) -> None
     )
     assert_one_line_error(cli("--data", dataset, "--base", other, *common), "model_type 'llama'")
     assert_one_line_error(cli("--data", dataset, "--base", "tiny", *common, "--resume"), "nothing to resume")
+
+
+def test_the_small_architecture_gives_image_columns_distinct_rotary_angles(tmp_path: Path) -> None:
+    """M-RoPE's width section holds the head's lowest frequencies; at Qwen2-VL's base (1e6) and
+    head_dim 32 they turn by ~0.002 rad across a screenshot, and a model trained from scratch
+    cannot tell left from right. The small architecture's base must leave columns apart."""
+    from agent.train.train_base import build_small_qwen2vl
+
+    config = json.loads((build_small_qwen2vl(tmp_path / "small") / "config.json").read_text())["text_config"]
+    rope = config["rope_parameters"]
+    head_dim = config["hidden_size"] // config["num_attention_heads"]
+    freqs = [rope["rope_theta"] ** (-2 * i / head_dim) for i in range(head_dim // 2)]
+    width_section = freqs[-rope["mrope_section"][2] :]
+    columns = 8  # a MiniWoB screenshot at scale 1 is 8 merged tokens wide
+    assert max(width_section) * (columns - 1) > 1.0, width_section

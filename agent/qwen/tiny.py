@@ -223,6 +223,7 @@ def qwen2vl_config(
     vision_embed: int,
     vision_heads: int,
     vision_mlp_ratio: int,
+    rope_theta: float = 1000000.0,
 ) -> Any:
     """A Qwen2VLConfig of the given size wired to this tokenizer's special-token ids (``ids``)."""
     from transformers import Qwen2VLConfig
@@ -236,7 +237,7 @@ def qwen2vl_config(
             "num_attention_heads": heads,
             "num_key_value_heads": kv_heads,
             "max_position_embeddings": 32768,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": list(mrope_section)},
+            "rope_parameters": {"rope_type": "default", "rope_theta": rope_theta, "mrope_section": list(mrope_section)},
             "bos_token_id": ids["<|endoftext|>"],
             "eos_token_id": ids["<|im_end|>"],
             "pad_token_id": ids["<|endoftext|>"],

@@ -85,10 +85,13 @@ class ModelMeta(BaseModel):
     system_prompt: str | None = None
     prompt_version: str = ""
     trained_on: list[str] = Field(default_factory=list)
+    #: the second image frame carries patch coordinates (agent/qwen/position_frame.py)
+    position_frame: bool = False
 
     @classmethod
-    def of(cls, info: DatasetInfo) -> ModelMeta:
+    def of(cls, info: DatasetInfo, *, position_frame: bool = False) -> ModelMeta:
         return cls(
+            position_frame=position_frame,
             dialect=info.dialect,
             min_pixels=info.min_pixels,
             max_pixels=info.max_pixels,

@@ -64,8 +64,14 @@ def _draw_shape(draw: Any, shape: str, box: tuple[float, float, float, float], c
         draw.polygon([((x0 + x1) / 2, y0), (x1, y1), (x0, y1)], fill=colour)
 
 
-def render(rng: random.Random, scale: float, stage: str) -> tuple[bytes, str, tuple[float, float], tuple[int, int]]:
-    """One screen: JPEG bytes, the instruction, the target point (screenshot px) and the image size."""
+def render(
+    rng: random.Random, scale: float, stage: str, sizes: tuple[float, float] = (14, 42)
+) -> tuple[bytes, str, tuple[float, float], tuple[int, int]]:
+    """One screen: JPEG bytes, the instruction, the target point (screenshot px) and the image size.
+
+    ``sizes``: the range of shape sizes in CSS px (large shapes first make the target's place
+    visible to a model that still averages over the screen).
+    """
     w, h = round(AREA[0] * scale), round(AREA[1] * scale)
     img = Image.new("RGB", (w, h), (255, 255, 255))
     draw = ImageDraw.Draw(img)
@@ -79,7 +85,7 @@ def render(rng: random.Random, scale: float, stage: str) -> tuple[bytes, str, tu
         if len(items) == n:
             break
         for _ in range(50):
-            size = rng.uniform(14, 42) * scale
+            size = rng.uniform(*sizes) * scale
             x0 = rng.uniform(4 * scale, w - size - 4 * scale)
             y0 = rng.uniform((QUERY_HEIGHT + 4) * scale, h - size - 4 * scale)
             box = (x0, y0, x0 + size, y0 + size)
@@ -119,6 +125,7 @@ def make_synthetic(
     dialect: str = "qwen2-vl",
     scale: float = 1.0,
     locate_share: float = 0.5,
+    sizes: tuple[float, float] = (14, 42),
     prompt: PromptConfig | None = None,
     shard_rows: int = 5000,
 ) -> DatasetInfo:
@@ -134,7 +141,7 @@ def make_synthetic(
     def rows() -> Iterator[dict[str, Any]]:
         for k in range(n):
             stage = "locate" if rng.random() < locate_share else "choose"
-            data, instruction, (x, y), (w, h) = render(rng, scale, stage)
+            data, instruction, (x, y), (w, h) = render(rng, scale, stage, sizes)
             obs = Observation(
                 screenshot=data,
                 image_format="jpeg",
@@ -185,5 +192,5 @@ def make_synthetic(
         rows=n,
         episodes=n,
         tasks=dict(tasks),
-        sources=[f"agent/train/synthetic.py seed={seed} scale={scale} locate_share={locate_share}"],
+        sources=[f"agent/train/synthetic.py seed={seed} scale={scale} locate_share={locate_share} sizes={sizes}"],
     )

@@ -100,13 +100,27 @@ def pixel_size(info: DatasetInfo) -> dict[str, int]:
 
 
 def encode_prompts(
-    processor: Any, rows: Sequence[dict[str, Any]], info: DatasetInfo, *, images: list[list[Image.Image]] | None = None
+    processor: Any,
+    rows: Sequence[dict[str, Any]],
+    info: DatasetInfo,
+    *,
+    images: list[list[Image.Image]] | None = None,
+    position_frame: bool = False,
 ) -> Any:
-    """One processor call over the rows' prompts and all their images (the backend's call, batched)."""
+    """One processor call over the rows' prompts and all their images (the backend's call, batched).
+
+    ``position_frame``: replace the repeated image frame by patch coordinates, as the local backend
+    does for models whose pixelpilot.json asks for it (agent/qwen/position_frame.py).
+    """
     texts = [prompt_text(processor, row) for row in rows]
     per_row = images if images is not None else [row_images(row) for row in rows]
     flat = [im for ims in per_row for im in ims]
-    return processor(text=texts, images=flat or None, size=pixel_size(info), padding=True, return_tensors="pt")
+    inputs = processor(text=texts, images=flat or None, size=pixel_size(info), padding=True, return_tensors="pt")
+    if position_frame:
+        from agent.qwen.position_frame import apply_to_inputs
+
+        apply_to_inputs(inputs, processor)
+    return inputs
 
 
 def answer_ids(processor: Any, target: str) -> tuple[list[int], int]:
@@ -117,11 +131,13 @@ def answer_ids(processor: Any, target: str) -> tuple[list[int], int]:
     return [*learned, *tail], len(learned)
 
 
-def collate(processor: Any, rows: Sequence[dict[str, Any]], info: DatasetInfo) -> dict[str, Any]:
+def collate(
+    processor: Any, rows: Sequence[dict[str, Any]], info: DatasetInfo, *, position_frame: bool = False
+) -> dict[str, Any]:
     """A training batch: prompts (as the backend builds them) + answers, right-padded, answer-only labels."""
     import torch
 
-    prompts = encode_prompts(processor, rows, info)
+    prompts = encode_prompts(processor, rows, info, position_frame=position_frame)
     pad_id = processor.tokenizer.pad_token_id
     sequences: list[list[int]] = []
     labels: list[list[int]] = []

@@ -83,6 +83,9 @@ class TrainConfig(BaseModel):
     eval_data: Path | None = Field(None, description="held-out dataset for the image-ablation check")
     ablation_n: int = Field(32, ge=1)
     gradient_checkpointing: bool | None = Field(None, description="default: on for CUDA")
+    position_frame: bool | None = Field(
+        None, description="patch coordinates as the second image frame; default: on for scratch bases (or as the base)"
+    )
     resume: bool = False
     progress: bool = True
 
@@ -232,10 +235,12 @@ class MetricsLog:
 # --------------------------------------------------------------------------- image ablation
 
 
-def _generate(model: Any, processor: Any, info: DatasetInfo, row: dict[str, Any], images: list[Any]) -> str:
+def _generate(
+    model: Any, processor: Any, info: DatasetInfo, row: dict[str, Any], images: list[Any], position_frame: bool
+) -> str:
     import torch
 
-    inputs = encode_prompts(processor, [row], info, images=[images]).to(model.device)
+    inputs = encode_prompts(processor, [row], info, images=[images], position_frame=position_frame).to(model.device)
     answer, _ = answer_ids(processor, row["target"])
     tokenizer = processor.tokenizer
     end = [tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")]
@@ -286,7 +291,9 @@ def _matches(text: str, row: dict[str, Any], info: DatasetInfo) -> bool:
     )
 
 
-def ablation_on_rows(model: Any, processor: Any, info: DatasetInfo, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def ablation_on_rows(
+    model: Any, processor: Any, info: DatasetInfo, rows: list[dict[str, Any]], *, position_frame: bool = False
+) -> dict[str, Any]:
     """Greedy-decoded action accuracy with the real screenshots vs the same screenshots blanked.
 
     A model that scores the same either way has learned the answers' text, not to look: the check
@@ -298,8 +305,10 @@ def ablation_on_rows(model: Any, processor: Any, info: DatasetInfo, rows: list[d
     try:
         for row in rows:
             images = row_images(row)
-            hits["with_image"] += _matches(_generate(model, processor, info, row, images), row, info)
-            hits["blanked"] += _matches(_generate(model, processor, info, row, [blank(i) for i in images]), row, info)
+            seen = _generate(model, processor, info, row, images, position_frame)
+            hits["with_image"] += _matches(seen, row, info)
+            blind = _generate(model, processor, info, row, [blank(i) for i in images], position_frame)
+            hits["blanked"] += _matches(blind, row, info)
     finally:
         model.train(was_training)
     n = max(1, len(rows))
@@ -319,7 +328,9 @@ def ablation_check(model_dir: Path | str, data_dir: Path | str, n: int = 32) -> 
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     model, processor = load_model(str(model_dir), dtype=dtype, device=device)
     rows = [data[i] for i in range(min(n, len(data)))]
-    return ablation_on_rows(model, processor, info, rows)
+    from agent.qwen.position_frame import model_uses_position_frame
+
+    return ablation_on_rows(model, processor, info, rows, position_frame=model_uses_position_frame(model_dir))
 
 
 # --------------------------------------------------------------------------- the run
@@ -368,6 +379,14 @@ def train(
             raise TrainError(f"{config.eval_data} uses other pixel limits than the training data")
         eval_rows = [held_out[i] for i in range(min(config.ablation_n, len(held_out)))]
     resume_state = _prepare_out(config)
+    from agent.qwen.position_frame import model_uses_position_frame
+
+    position_frame = (
+        config.position_frame
+        if config.position_frame is not None
+        else config.base in SCRATCH_BASES or model_uses_position_frame(config.base)
+    )
+    meta = ModelMeta.of(info, position_frame=position_frame)
 
     import torch
     import transformers
@@ -454,6 +473,7 @@ def train(
         "dataset": info.model_dump(mode="json"),
         "parameters": total,
         "trainable_parameters": trainable,
+        "position_frame": position_frame,
     }
     (out / SETTINGS_FILE).write_text(json.dumps(settings, indent=2))
     logger.info(
@@ -481,7 +501,7 @@ def train(
             folder = model_dir
             if folder is None:
                 folder = out / ".eval-model"
-                save_model(model, processor, folder, meta=ModelMeta.of(info))
+                save_model(model, processor, folder, meta=meta)
             try:
                 success = evaluate(folder, step)
             finally:
@@ -490,7 +510,7 @@ def train(
             entry["success"] = success
             entry["overall"] = sum(success.values()) / len(success) if success else None
         if eval_rows:
-            entry["ablation"] = ablation_on_rows(model, processor, info, eval_rows)
+            entry["ablation"] = ablation_on_rows(model, processor, info, eval_rows, position_frame=position_frame)
         log.append(entry)
         evals.append(entry)
 
@@ -531,7 +551,8 @@ def train(
                     break
                 indices = batch_rows(len(data), batch_size, config.seed, state["micro_batches"])
                 rows = [data[i] for i in indices]
-                batch = {k: v.to(device) for k, v in collate(processor, rows, info).items()}
+                inputs = collate(processor, rows, info, position_frame=position_frame)
+                batch = {k: v.to(device) for k, v in inputs.items()}
                 if "pixel_values" in batch:
                     batch["pixel_values"] = batch["pixel_values"].to(dtype)
                 loss = model(**batch).loss
@@ -576,7 +597,7 @@ def train(
                 on_step(step, last_loss)
 
     _save_checkpoint(out, model, processor, optimizer, scheduler, snapshot_state())
-    save_model(model, processor, out, meta=ModelMeta.of(info))
+    save_model(model, processor, out, meta=meta)
     run_eval(state["step"], out)
     from agent.train.report import write_train_report
 

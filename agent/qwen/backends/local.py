@@ -138,6 +138,10 @@ class LocalBackend(Backend):
         except Exception as e:
             raise BackendError(f"cannot load model '{self.model_id}': {_one_line(e)}") from e
 
+        from agent.qwen.position_frame import model_uses_position_frame
+
+        #: a small model trained from scratch reads patch coordinates from the second image frame
+        self.position_frame = model_uses_position_frame(self.model_id)
         self.dtype_name = str(self.model.dtype).removeprefix("torch.")
         self.attn_implementation = getattr(self.model.config, "_attn_implementation", attn_implementation)
         self.commit = getattr(self.model.config, "_commit_hash", None)
@@ -304,6 +308,10 @@ class LocalBackend(Backend):
                 size={"shortest_edge": min_pixels, "longest_edge": max_pixels},
                 return_tensors="pt",
             )
+            if self.position_frame:
+                from agent.qwen.position_frame import apply_to_inputs
+
+                apply_to_inputs(inputs, self.processor)
         except Exception as e:
             raise BackendError(f"preprocessing failed: {_one_line(e)}") from e
 
