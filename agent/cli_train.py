@@ -134,6 +134,9 @@ def train(
             help="patch coordinates as the second image frame (local backend only); default: on for tiny/small",
         ),
     ] = None,
+    aux_grounding: Annotated[
+        float, typer.Option(min=0, help="weight of the auxiliary grounding loss on visual tokens (scratch models)")
+    ] = 0.0,
     eval_suite: Annotated[str | None, typer.Option(help="live suite to evaluate on: miniwob")] = None,
     eval_tasks: Annotated[str, typer.Option(help="comma-separated task names or globs")] = "click-test,click-button",
     eval_seeds: Annotated[int, typer.Option(min=1, help="episodes per task")] = 20,
@@ -179,7 +182,7 @@ def train(
             device=device, dtype=dtype, lr=lr, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
             grad_accum=grad_accum, schedule=schedule, warmup_ratio=warmup_ratio, weight_decay=weight_decay, seed=seed,
             save_every=save_every, resume=resume, gradient_checkpointing=gradient_checkpointing,
-            position_frame=position_frame,
+            position_frame=position_frame, aux_grounding=aux_grounding,
             eval_every=eval_every if eval_suite or eval_data else None, eval_data=eval_data, ablation_n=ablation_n,
         )  # fmt: skip
     except ValidationError as exc:

@@ -217,7 +217,8 @@ def test_lora_merges_into_an_ordinary_checkpoint_and_evaluates(
     evals = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     evals = [e for e in evals if e["event"] == "eval"]
     assert [e["step"] for e in evals] == [1, 2] and evals[-1]["success"] == {"click-box": 0.5}
-    assert set(evals[-1]["ablation"]) == {"with_image", "blanked", "n"} and result.evals[-1]["overall"] == 0.5
+    assert set(evals[-1]["ablation"]) == {"with_image", "blanked", "image_gain_nats", "n"}
+    assert result.evals[-1]["overall"] == 0.5
     merged = load_file(out / "model.safetensors")
     assert merged.keys() == base.keys()
     changed = {k for k in base if not torch.equal(base[k], merged[k])}
@@ -230,7 +231,8 @@ def test_lora_merges_into_an_ordinary_checkpoint_and_evaluates(
     assert 0 <= check["with_image"] <= 1 and 0 <= check["blanked"] <= 1 and check["n"] == 2
 
 
-def test_a_killed_run_resumes_where_its_checkpoint_left_off(dataset: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("aux", [0.0, 1.0], ids=["lm-loss", "with-aux-grounding"])
+def test_a_killed_run_resumes_where_its_checkpoint_left_off(dataset: Path, tmp_path: Path, aux: float) -> None:
     import torch
     from safetensors.torch import load_file
 
@@ -243,23 +245,25 @@ def test_a_killed_run_resumes_where_its_checkpoint_left_off(dataset: Path, tmp_p
 
     out = tmp_path / "killed"
     with pytest.raises(Killed):
-        train(config(dataset, out, max_steps=6, save_every=3, batch_size=3), on_step=kill_after_4)
+        train(config(dataset, out, max_steps=6, save_every=3, batch_size=3, aux_grounding=aux), on_step=kill_after_4)
     state = json.loads((out / "checkpoint" / "trainer_state.json").read_text())
     assert state["step"] == 3 and state["micro_batches"] == 3
     optimizer = torch.load(out / "checkpoint" / "optimizer.pt", weights_only=False)
     assert all(int(s["step"]) == 3 for s in optimizer["state"].values())
 
     with pytest.raises(TrainError, match="already holds a training run"):
-        train(config(dataset, out, max_steps=6, save_every=3, batch_size=3))
+        train(config(dataset, out, max_steps=6, save_every=3, batch_size=3, aux_grounding=aux))
     with pytest.raises(TrainError, match="same data order: batch_size 3 -> 4"):
-        train(config(dataset, out, max_steps=6, save_every=3, batch_size=4, resume=True))
-    train(config(dataset, out, max_steps=6, save_every=3, batch_size=3, resume=True))
-    steps = [json.loads(line)["step"] for line in (out / "train_log.jsonl").read_text().splitlines()]
-    assert steps == [1, 2, 3, 4, 5, 6]
+        train(config(dataset, out, max_steps=6, save_every=3, batch_size=4, aux_grounding=aux, resume=True))
+    train(config(dataset, out, max_steps=6, save_every=3, batch_size=3, aux_grounding=aux, resume=True))
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log] == [1, 2, 3, 4, 5, 6]
+    assert all(("aux_loss" in e) == (aux > 0) for e in log)
+    assert (out / "checkpoint" / "aux_probe.pt").exists() == (aux > 0)
     assert json.loads((out / "checkpoint" / "trainer_state.json").read_text())["step"] == 6
 
     straight = tmp_path / "straight"
-    train(config(dataset, straight, max_steps=6, save_every=3, batch_size=3))
+    train(config(dataset, straight, max_steps=6, save_every=3, batch_size=3, aux_grounding=aux))
     resumed, reference = load_file(out / "model.safetensors"), load_file(straight / "model.safetensors")
     assert resumed.keys() == reference.keys()
     for key in reference:
@@ -312,3 +316,19 @@ def test_the_small_architecture_gives_image_columns_distinct_rotary_angles(tmp_p
     width_section = freqs[-rope["mrope_section"][2] :]
     columns = 8  # a MiniWoB screenshot at scale 1 is 8 merged tokens wide
     assert max(width_section) * (columns - 1) > 1.0, width_section
+
+
+def test_aux_grounding_targets_mark_the_merged_token_under_the_click() -> None:
+    from agent.train.aux_grounding import token_targets
+
+    click = {"action": json.dumps({"action": "click", "x": 150, "y": 40}), "width": 168, "height": 224}
+    typing = {"action": json.dumps({"action": "type", "text": "hi"}), "width": 168, "height": 224}
+    rows = [click | {"images": [1, 2]}, typing | {"images": [1]}]
+    grids = [[1, 16, 12], [1, 16, 12], [1, 16, 12]]  # 224x168 px: 8 x 6 merged tokens per image
+    targets = token_targets(rows, grids, merge=2)
+    assert targets.shape == (3 * 48, 3)
+    hot = targets[:, 0].nonzero().flatten().tolist()
+    assert hot == [1 * 6 + 5]  # y 40/224 -> merged row 1, x 150/168 -> merged column 5; history and type: none
+    assert targets[hot[0], 1:].tolist() == pytest.approx([2 * 150 / 168 - 1, 2 * 40 / 224 - 1])
+    with pytest.raises(ValueError, match="3 images but image_grid_thw lists 2"):
+        token_targets(rows, grids[:2], merge=2)

@@ -29,8 +29,9 @@ from typing import Any
 #: against 8.5 for the content) and training never raised the frame's weights.
 ONE_HOT = 24.0
 CODE_SCALE = 4.0
-#: Cosine codes per axis (frequencies 1, 2, 4, ... half-periods across the grid).
-FREQUENCIES = 6
+#: Mean absolute deviation from the background (normalised units) that counts as full ink: black
+#: on white is about 3.7, a pastel button face about 0.5.
+INK_FULL = 1.5
 
 
 def model_uses_position_frame(model: str | Path) -> bool:
@@ -44,10 +45,27 @@ def model_uses_position_frame(model: str | Path) -> bool:
         return False
 
 
-def _frame_for_grid(torch: Any, t: int, gh: int, gw: int, merge: int, patch: int, channels: int) -> Any:
-    """The second-frame slice for every patch of one image, in the processor's patch order."""
-    if channels < 3:
-        raise ValueError(f"the position frame needs 3 channels, the model has {channels}")
+def _ink(screen: Any) -> Any:
+    """Per patch, how far its pixels are from the screen's background (per-channel median), 0..1.
+
+    ``screen``: one image's first frame, (patches, channels, patch, patch), normalised values.
+    """
+    import torch
+
+    background = screen.transpose(0, 1).reshape(screen.shape[1], -1).median(dim=1).values
+    deviation = (screen - background.view(1, -1, 1, 1)).abs().mean(dim=(1, 2, 3))
+    return torch.clamp(deviation / INK_FULL, 0.0, 1.0)
+
+
+def _frame_for_grid(torch: Any, t: int, gh: int, gw: int, merge: int, patch: int, ink: Any) -> Any:
+    """The second-frame slice for every patch of one image, in the processor's patch order.
+
+    Channel 0: one-hot of the column; channel 1: one-hot of the row; channel 2: smooth codes
+    (ramps and cosines of both axes, and a constant), in its first half as they are and in its
+    second half multiplied by the patch's ink. Averaged over a screen, the ink-weighted half is
+    where the non-background pixels are: a model whose attention is still uniform gets the
+    position of a lone target in its first steps, and learns to select among several later.
+    """
     cells = patch * patch
     hh = torch.arange(gh).view(gh, 1).expand(gh, gw)
     ww = torch.arange(gw).view(1, gw).expand(gh, gw)
@@ -55,23 +73,25 @@ def _frame_for_grid(torch: Any, t: int, gh: int, gw: int, merge: int, patch: int
     def order(grid: Any) -> Any:  # (gh, gw) -> the processor's (h/merge, w/merge, merge, merge) order
         return grid.reshape(gh // merge, merge, gw // merge, merge).permute(0, 2, 1, 3).reshape(-1)
 
-    h, w = order(hh), order(ww)
+    h, w = order(hh).repeat(t), order(ww).repeat(t)
     n = h.numel()
-    frame = torch.zeros(n, channels, patch, patch)
-    flat = frame.view(n, channels, cells)
+    frame = torch.zeros(n, 3, patch, patch)
+    flat = frame.view(n, 3, cells)
     rows = torch.arange(n)
     flat[rows, 0, w % cells] = ONE_HOT
     flat[rows, 1, h % cells] = ONE_HOT
-    codes = torch.zeros(n, patch)
-    codes[:, 0] = (w.float() + 0.5) / gw * 2 - 1
-    codes[:, 1] = (h.float() + 0.5) / gh * 2 - 1
-    per_axis = min(FREQUENCIES, (patch - 2) // 2)
-    for k in range(per_axis):
-        f = 2**k
-        codes[:, 2 + k] = torch.cos(math.pi * f * (w.float() + 0.5) / gw)
-        codes[:, 2 + per_axis + k] = torch.cos(math.pi * f * (h.float() + 0.5) / gh)
-    frame[:, 2] = CODE_SCALE * codes.view(n, patch, 1).expand(n, patch, patch)
-    return frame.repeat(t, 1, 1, 1)
+    x = (w.float() + 0.5) / gw
+    y = (h.float() + 0.5) / gh
+    half = patch // 2
+    codes = [x * 2 - 1, y * 2 - 1, torch.ones(n)]
+    for k in range(half):
+        if len(codes) >= half:
+            break
+        codes += [torch.cos(math.pi * 2**k * x), torch.cos(math.pi * 2**k * y)]
+    codes = torch.stack(codes[:half], dim=1)
+    both = torch.cat([codes, codes * ink.view(n, 1)], dim=1)  # (n, 2 * half)
+    frame[:, 2, : 2 * half] = CODE_SCALE * both.view(n, 2 * half, 1).expand(n, 2 * half, patch)
+    return frame
 
 
 def add_position_frame(pixel_values: Any, image_grid_thw: Any, *, merge: int, patch: int, temporal: int) -> Any:
@@ -82,19 +102,18 @@ def add_position_frame(pixel_values: Any, image_grid_thw: Any, *, merge: int, pa
         raise ValueError("the position frame needs temporal_patch_size >= 2")
     dim = pixel_values.shape[1]
     channels = dim // (temporal * patch * patch)
-    if channels * temporal * patch * patch != dim:
-        raise ValueError(f"pixel_values rows have {dim} values; expected channels x {temporal} x {patch} x {patch}")
-    frames = [
-        _frame_for_grid(torch, int(t), int(gh), int(gw), merge, patch, channels)
-        for t, gh, gw in image_grid_thw.tolist()
-    ]
-    position = torch.cat(frames).to(pixel_values.dtype).to(pixel_values.device)
-    if position.shape[0] != pixel_values.shape[0]:
-        raise ValueError(
-            f"image_grid_thw covers {position.shape[0]} patches but pixel_values has {pixel_values.shape[0]}"
-        )
+    if channels != 3 or channels * temporal * patch * patch != dim:
+        raise ValueError(f"pixel_values rows have {dim} values; expected 3 x {temporal} x {patch} x {patch}")
+    grids = [tuple(int(v) for v in row) for row in image_grid_thw.tolist()]
+    if sum(t * gh * gw for t, gh, gw in grids) != pixel_values.shape[0]:
+        raise ValueError(f"image_grid_thw {grids} does not cover the {pixel_values.shape[0]} patches of pixel_values")
     out = pixel_values.clone().view(-1, channels, temporal, patch, patch)
-    out[:, :, temporal - 1] = position
+    frames, start = [], 0
+    for t, gh, gw in grids:
+        screen = out[start : start + t * gh * gw, :, 0].float()
+        frames.append(_frame_for_grid(torch, t, gh, gw, merge, patch, _ink(screen)))
+        start += t * gh * gw
+    out[:, :, temporal - 1] = torch.cat(frames).to(out.dtype).to(out.device)
     return out.view(pixel_values.shape)
 
 

@@ -42,6 +42,7 @@ CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "trainer_state.json"
 LOG_FILE = "train_log.jsonl"
 SETTINGS_FILE = "train_settings.json"
+PROBE_FILE = "aux_probe.pt"
 EVAL_DIR = "eval"
 #: A click counts as right when it lands within this fraction of the screen (normalised distance).
 CLICK_TOLERANCE = 0.14
@@ -83,6 +84,9 @@ class TrainConfig(BaseModel):
     eval_data: Path | None = Field(None, description="held-out dataset for the image-ablation check")
     ablation_n: int = Field(32, ge=1)
     gradient_checkpointing: bool | None = Field(None, description="default: on for CUDA")
+    aux_grounding: float = Field(
+        0.0, ge=0, description="weight of the auxiliary grounding loss on the visual tokens (aux_grounding.py)"
+    )
     position_frame: bool | None = Field(
         None, description="patch coordinates as the second image frame; default: on for scratch bases (or as the base)"
     )
@@ -184,7 +188,9 @@ def checkpoint_path(out: Path) -> Path | None:
     return None
 
 
-def _save_checkpoint(out: Path, model: Any, processor: Any, optimizer: Any, scheduler: Any, state: dict) -> None:
+def _save_checkpoint(
+    out: Path, model: Any, processor: Any, optimizer: Any, scheduler: Any, state: dict, probe: Any = None
+) -> None:
     import torch
 
     tmp = out / f".{CHECKPOINT_DIR}.tmp-{os.getpid()}"
@@ -202,6 +208,8 @@ def _save_checkpoint(out: Path, model: Any, processor: Any, optimizer: Any, sche
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
     torch.save(rng, tmp / "rng.pt")
+    if probe is not None:
+        torch.save(probe.state_dict(), tmp / PROBE_FILE)
     (tmp / STATE_FILE).write_text(json.dumps(state, indent=2))
     _replace_atomically(tmp, out / CHECKPOINT_DIR)
 
@@ -294,25 +302,57 @@ def _matches(text: str, row: dict[str, Any], info: DatasetInfo) -> bool:
 def ablation_on_rows(
     model: Any, processor: Any, info: DatasetInfo, rows: list[dict[str, Any]], *, position_frame: bool = False
 ) -> dict[str, Any]:
-    """Greedy-decoded action accuracy with the real screenshots vs the same screenshots blanked.
+    """Greedy-decoded action accuracy, and the answer's mean token NLL (teacher-forced), with the real
+    screenshots vs the same screenshots blanked.
 
     A model that scores the same either way has learned the answers' text, not to look: the check
-    the default-model recipe needs before a checkpoint is worth benchmarking.
+    the default-model recipe needs before a checkpoint is worth benchmarking. The NLL gap
+    (``image_gain_nats``: blanked minus real, summed over the answer's tokens) moves long before
+    greedy accuracy does, so it shows whether a run has started to look at all.
     """
     was_training = model.training
     model.eval()
     hits = {"with_image": 0, "blanked": 0}
+    nll = {"with_image": 0.0, "blanked": 0.0}
     try:
         for row in rows:
             images = row_images(row)
+            blanked = [blank(i) for i in images]
             seen = _generate(model, processor, info, row, images, position_frame)
             hits["with_image"] += _matches(seen, row, info)
-            blind = _generate(model, processor, info, row, [blank(i) for i in images], position_frame)
+            blind = _generate(model, processor, info, row, blanked, position_frame)
             hits["blanked"] += _matches(blind, row, info)
+            nll["with_image"] += _answer_nll(model, processor, info, row, images, position_frame)
+            nll["blanked"] += _answer_nll(model, processor, info, row, blanked, position_frame)
     finally:
         model.train(was_training)
     n = max(1, len(rows))
-    return {"with_image": hits["with_image"] / n, "blanked": hits["blanked"] / n, "n": len(rows)}
+    return {
+        "with_image": hits["with_image"] / n,
+        "blanked": hits["blanked"] / n,
+        "image_gain_nats": round((nll["blanked"] - nll["with_image"]) / n, 4),
+        "n": len(rows),
+    }
+
+
+def _answer_nll(
+    model: Any, processor: Any, info: DatasetInfo, row: dict[str, Any], images: list[Any], position_frame: bool
+) -> float:
+    """Summed NLL of the row's answer tokens, teacher-forced, with ``images`` as the screenshots."""
+    import torch
+
+    batch = collate(processor, [row], info, position_frame=position_frame)
+    if images:
+        pixels = encode_prompts(processor, [row], info, images=[images], position_frame=position_frame)
+        batch["pixel_values"] = pixels["pixel_values"]
+    batch = {k: v.to(model.device) for k, v in batch.items()}
+    if "pixel_values" in batch:
+        batch["pixel_values"] = batch["pixel_values"].to(model.dtype)
+    with torch.inference_mode():
+        logits = model(**batch).logits[0, :-1].float()
+    labels = batch["labels"][0, 1:]
+    keep = labels != -100
+    return float(torch.nn.functional.cross_entropy(logits[keep], labels[keep], reduction="sum"))
 
 
 def ablation_check(model_dir: Path | str, data_dir: Path | str, n: int = 32) -> dict[str, float]:
@@ -426,13 +466,20 @@ def train(
             model.enable_input_require_grads()
     model.config.use_cache = False
     model.train()
+    probe = tap = None
+    if config.aux_grounding > 0:
+        from agent.train.aux_grounding import VisualTap, make_probe
+
+        tap, probe = VisualTap(model), make_probe(model).to(device)
+        if resume_state is not None and checkpoint is not None and (checkpoint / PROBE_FILE).is_file():
+            probe.load_state_dict(torch.load(checkpoint / PROBE_FILE, weights_only=True))
 
     batch_size = config.batch_size or (8 if device == "cpu" else 2)
     per_epoch = math.ceil(len(data) / batch_size)
     total_micro = None if config.max_steps else config.epochs * per_epoch
     total_steps = config.max_steps or math.ceil(config.epochs * per_epoch / config.grad_accum)
     lr = _default_lr(config)
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = [p for p in model.parameters() if p.requires_grad] + ([*probe.parameters()] if probe is not None else [])
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
     warmup = round(config.warmup_ratio * total_steps)
     if config.schedule == "cosine":
@@ -545,6 +592,7 @@ def train(
             step_lr = scheduler.get_last_lr()[0]
             optimizer.zero_grad(set_to_none=True)
             losses: list[float] = []
+            aux_losses: list[float] = []
             samples = 0
             for _ in range(config.grad_accum):
                 if total_micro is not None and state["micro_batches"] >= total_micro:
@@ -556,8 +604,16 @@ def train(
                 if "pixel_values" in batch:
                     batch["pixel_values"] = batch["pixel_values"].to(dtype)
                 loss = model(**batch).loss
-                (loss / config.grad_accum).backward()
                 losses.append(float(loss.detach()))
+                if probe is not None:
+                    from agent.train.aux_grounding import aux_loss, token_targets
+
+                    merge = int(processor.image_processor.merge_size)
+                    targets = token_targets(rows, batch["image_grid_thw"].tolist(), merge).to(device)
+                    extra = aux_loss(probe, tap.output, targets)
+                    aux_losses.append(float(extra.detach()))
+                    loss = loss + config.aux_grounding * extra
+                (loss / config.grad_accum).backward()
                 samples += len(rows)
                 state["micro_batches"] += 1
             if len(losses) < config.grad_accum:  # the last, partial accumulation: rescale to a mean
@@ -581,6 +637,7 @@ def train(
                     "step": state["step"],
                     "epoch": round(state["micro_batches"] / per_epoch, 4),
                     "loss": last_loss,
+                    **({"aux_loss": sum(aux_losses) / len(aux_losses)} if aux_losses else {}),
                     "lr": step_lr,
                     "samples_per_s": round(rate, 3),
                     "elapsed_s": round(state["elapsed_s"], 3),
@@ -590,17 +647,19 @@ def train(
             step = state["step"]
             finished = step >= total_steps or (total_micro is not None and state["micro_batches"] >= total_micro)
             if config.save_every and step % config.save_every == 0 and not finished:
-                _save_checkpoint(out, model, processor, optimizer, scheduler, snapshot_state())
+                _save_checkpoint(out, model, processor, optimizer, scheduler, snapshot_state(), probe)
             if config.eval_every and step % config.eval_every == 0 and not finished:
                 run_eval(step, None)
             if on_step is not None:
                 on_step(step, last_loss)
 
-    _save_checkpoint(out, model, processor, optimizer, scheduler, snapshot_state())
+    _save_checkpoint(out, model, processor, optimizer, scheduler, snapshot_state(), probe)
     save_model(model, processor, out, meta=meta)
     run_eval(state["step"], out)
     from agent.train.report import write_train_report
 
+    if tap is not None:
+        tap.close()
     write_train_report(out)
     return TrainResult(
         out=out,
