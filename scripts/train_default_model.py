@@ -64,7 +64,14 @@ def _complete(data: Path, rows: int | None = None) -> bool:
     return info.get("system_prompt") == SYSTEM_PROMPT and (rows is None or info["rows"] == rows)
 
 
-def synthetic(work: Path, n: int, name: str = "synthetic", seed: int = 0) -> Path:
+def synthetic(
+    work: Path,
+    n: int,
+    name: str = "synthetic",
+    seed: int = 0,
+    sizes: tuple[float, float] = (14, 42),
+    locate: float = 0.5,
+) -> Path:
     out = work / "data" / name
     if _complete(out, rows=n):
         return out
@@ -75,7 +82,9 @@ def synthetic(work: Path, n: int, name: str = "synthetic", seed: int = 0) -> Pat
 
     t0 = time.time()
     prompt = PromptConfig(system_prompt=SYSTEM_PROMPT)
-    make_synthetic(out, n, seed=seed, dialect=DIALECT, scale=float(SCALE), prompt=prompt)
+    make_synthetic(
+        out, n, seed=seed, dialect=DIALECT, scale=float(SCALE), prompt=prompt, sizes=sizes, locate_share=locate
+    )
     log(work, name, t0, rows=n)
     return out
 
@@ -196,6 +205,7 @@ def main() -> None:
     ap.add_argument("--ship", action="store_true", help="copy the final model into agent/qwen/default_model/")
     # Before the small architecture's M-RoPE base was lowered (train_base.py), stage 1 left the model
     # blind to the image at any length tried; with it, stage 1 is a short warm-up on synthetic screens
+    ap.add_argument("--stage0-steps", type=int, default=1000)
     ap.add_argument("--stage1-steps", type=int, default=3000)
     ap.add_argument("--stage2-steps", type=int, default=3000)
     args = ap.parse_args()
@@ -204,11 +214,19 @@ def main() -> None:
     quick = args.quick
     syn = synthetic(work, 400 if quick else 20_000)
     syn_held_out = synthetic(work, 64 if quick else 256, "synthetic-heldout", seed=99)
+    # stage 0: one large shape per screen. How fast a fresh model starts to look scales with the
+    # target's share of the visual tokens (a half-screen target: ~80 steps; 1-4 of 48 tokens: no
+    # sign after 400), so the curriculum starts with targets that cover a quarter of the screen
+    big = synthetic(work, 400 if quick else 8000, "synthetic-big", seed=1, sizes=(60, 120), locate=1.0)
+    big_held_out = synthetic(work, 64, "synthetic-big-heldout", seed=98, sizes=(60, 120), locate=1.0)
     train_data = demonstrations(work, "train", 4 if quick else 400, 0)
     demonstrations(work, "heldout", 1 if quick else 20, HELD_OUT_SEED_START)
     held_out = work / "data" / "miniwob-heldout"
-    s1 = train_stage(work, "stage1", "small", [syn], 20 if quick else args.stage1_steps, 8, 1e-3, syn_held_out)
-    s2 = train_stage(work, "stage2", str(s1), [syn, train_data], 20 if quick else args.stage2_steps, 8, 5e-4, held_out)
+    s0 = train_stage(work, "stage0", "small", [big], 20 if quick else args.stage0_steps, 8, 1e-3, big_held_out)
+    s1 = train_stage(work, "stage1", str(s0), [syn], 20 if quick else args.stage1_steps, 8, 1e-3, syn_held_out)
+    # MiniWoB rows three times over: 40% of stage 2's batches instead of 18%
+    mix = [syn, train_data, train_data, train_data]
+    s2 = train_stage(work, "stage2", str(s1), mix, 20 if quick else args.stage2_steps, 8, 5e-4, held_out)
     scores = evaluate(work, s2, 3 if quick else 50)
     log(work, "done", time.time(), **scores)
     if args.ship:

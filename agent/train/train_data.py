@@ -33,7 +33,8 @@ class DataError(ValueError):
 
 
 def load_rows(folders: Sequence[Path], dialect: str) -> tuple[Any, DatasetInfo]:
-    """All rows of ``folders`` as one ``datasets.Dataset``, and the first folder's DatasetInfo.
+    """All rows of ``folders`` as one ``datasets.Dataset`` (a folder named twice is sampled twice as
+    often), and the first folder's DatasetInfo with every folder's sources.
 
     Every folder must have been built for ``dialect`` and with the same pixel limits: the prompt
     (system text, coordinate space) and the image size both depend on them.
@@ -43,6 +44,7 @@ def load_rows(folders: Sequence[Path], dialect: str) -> tuple[Any, DatasetInfo]:
     if not folders:
         raise DataError("no training data: pass --data DIR (a folder written by `pixelpilot dataset build`)")
     parts = []
+    infos: list[DatasetInfo] = []
     first: DatasetInfo | None = None
     for folder in folders:
         folder = Path(folder)
@@ -62,6 +64,7 @@ def load_rows(folders: Sequence[Path], dialect: str) -> tuple[Any, DatasetInfo]:
                 f"{first.min_pixels}..{first.max_pixels}; train on sets built with the same limits"
             )
         first = first or info
+        infos.append(info)
         files = data_files(folder)
         if not files:
             raise DataError(f"{folder}: no rows (data/*.parquet is missing)")
@@ -71,7 +74,8 @@ def load_rows(folders: Sequence[Path], dialect: str) -> tuple[Any, DatasetInfo]:
         parts.append(part)
     assert first is not None
     data = parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
-    return data, first
+    sources = list(dict.fromkeys(src for info in infos for src in info.sources))
+    return data, first.model_copy(update={"sources": sources})
 
 
 def row_images(row: dict[str, Any]) -> list[Image.Image]:
