@@ -63,7 +63,8 @@ class PolicySpec(BaseModel):
 
     def resolved(self) -> PolicySpec:
         """``default`` as the shipped model's folder, and a trained folder's pixelpilot.json applied:
-        its dialect (unless --dialect), system prompt, and pixel/history settings (unless changed)."""
+        its dialect (unless --dialect), system prompt, and pixel, history and decoding settings
+        (unless changed)."""
         if self.kind != "qwen" or not self.model:
             return self
         from agent.train.format import read_model_meta
@@ -90,8 +91,10 @@ class PolicySpec(BaseModel):
             ("min_pixels", "min_pixels"),
             ("max_pixels", "max_pixels"),
             ("history", "history_actions"),
+            ("max_new_tokens", "max_new_tokens"),
+            ("max_repairs", "max_repairs"),
         ):
-            if getattr(self, mine) == defaults[mine].default:
+            if getattr(self, mine) == defaults[mine].default and getattr(meta, theirs) is not None:
                 update[mine] = getattr(meta, theirs)
         return self.model_copy(update=update)
 

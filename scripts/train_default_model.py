@@ -194,6 +194,9 @@ def ship(work: Path, model: Path) -> None:
     shutil.copytree(model, SHIP_DIR, ignore=keep)
     weights = {k: v.to(torch.float16) for k, v in load_file(model / "model.safetensors").items()}
     save_file(weights, SHIP_DIR / "model.safetensors", metadata={"format": "pt"})
+    meta = json.loads((model / "pixelpilot.json").read_text())
+    meta |= {"max_new_tokens": 32, "max_repairs": 0}  # as evaluated: a click is ~20 tokens; no repair turns
+    (SHIP_DIR / "pixelpilot.json").write_text(json.dumps(meta, indent=2))
     (SHIP_DIR / "README.md").write_text(model_card(work, model))
     print(f"shipped to {SHIP_DIR}")
 

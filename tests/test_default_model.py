@@ -35,7 +35,7 @@ def _run(out: Path, *extra: str) -> dict[str, float]:
     tasks = [a for t in TASKS for a in ("--tasks", t)]
     proc = bench(
         "miniwob", "--model", "default", *tasks, "--seeds", str(SEEDS), "--seed-start", str(SEED_START),
-        "--max-steps", "4", "--workers", "1", "--no-episode-reports", "--out", out, *extra, timeout=600,
+        "--scale", "1", "--max-steps", "4", "--workers", "1", "--no-episode-reports", "--out", out, *extra, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     return _success(out)

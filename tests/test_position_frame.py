@@ -64,3 +64,22 @@ def test_only_models_that_ask_for_it_get_it(tiny_qwen_dir: Path, tmp_path: Path)
     assert model_uses_position_frame(model) and LocalBackend(str(model)).position_frame
     (model / "pixelpilot.json").write_text("{not json")
     assert not model_uses_position_frame(model)
+
+
+def test_a_trained_folders_settings_apply_where_the_user_left_the_defaults(tmp_path: Path) -> None:
+    from agent.policy_spec import PolicySpec
+
+    model = tmp_path / "model"
+    model.mkdir()
+    meta = {"dialect": "qwen2-vl", "min_pixels": 3136, "max_pixels": 200704, "history_actions": 3,
+            "system_prompt": "GUI agent.", "max_new_tokens": 32, "max_repairs": 0}  # fmt: skip
+    (model / "pixelpilot.json").write_text(json.dumps(meta))
+    spec = PolicySpec(kind="qwen", model=str(model)).resolved()
+    assert (spec.dialect, spec.system_prompt, spec.max_pixels, spec.history) == ("qwen2-vl", "GUI agent.", 200704, 3)
+    assert (spec.max_new_tokens, spec.max_repairs) == (32, 0)
+    mine = PolicySpec(kind="qwen", model=str(model), max_new_tokens=64, max_repairs=1, history=5).resolved()
+    assert (mine.max_new_tokens, mine.max_repairs, mine.history) == (64, 1, 5)
+    del meta["max_new_tokens"], meta["max_repairs"]
+    (model / "pixelpilot.json").write_text(json.dumps(meta))
+    plain = PolicySpec(kind="qwen", model=str(model)).resolved()
+    assert (plain.max_new_tokens, plain.max_repairs) == (256, 2)

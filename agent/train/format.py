@@ -87,6 +87,9 @@ class ModelMeta(BaseModel):
     trained_on: list[str] = Field(default_factory=list)
     #: the second image frame carries patch coordinates (agent/qwen/position_frame.py)
     position_frame: bool = False
+    #: decoding settings the model was evaluated with; applied where the user left the defaults
+    max_new_tokens: int | None = None
+    max_repairs: int | None = None
 
     @classmethod
     def of(cls, info: DatasetInfo, *, position_frame: bool = False) -> ModelMeta:
