@@ -2,18 +2,20 @@
 
 Qwen2-VL has no absolute position embedding: the vision tower uses 2D rotary positions and the
 language model M-RoPE, which shape attention weights but never enter the values. A pre-trained
-model has learned, at scale, to turn "the target is at patch (i, j)" into coordinate digits
-through offset-tuned attention heads; a 5M-parameter model trained on a CPU for hours did not
-(docs/TRAINING.md: held-out accuracy with the screenshot equal to accuracy with it blanked).
+model has learned, at scale, to turn "the target is at patch (i, j)" into coordinate digits;
+a 5M-parameter model trained on a CPU must learn it from a few thousand steps. (The main reason
+such a model stayed blind was M-RoPE's base, see agent/train/train_base.py; this frame adds
+absolute positions on top.)
 
 Qwen2-VL's patch embedding is a Conv3d over *two* frames (``temporal_patch_size`` 2), and the
 processor feeds a still image by repeating it. A model with ``position_frame`` in its
 pixelpilot.json gets, in place of the repeated copy, a frame that says where each patch is:
-a one-hot of its column and row and a few smooth (ramp and cosine) codes of both. The screenshot
-itself still fills the first frame untouched, the architecture is the stock
-Qwen2VLForConditionalGeneration, and the patch embedding learns an absolute position embedding
-from this input. Only the local backend and the trainer can add the frame (an OpenAI-compatible
-server repeats the image as usual), so such a model is for the local backend only.
+one-hots of its column and row, and smooth (ramp and cosine) codes of both, plain and weighted
+by the patch's ink. The screenshot itself still fills the first frame untouched, the
+architecture is the stock Qwen2VLForConditionalGeneration, and the patch embedding learns an
+absolute position embedding from this input. Only the local backend and the trainer can add the
+frame (an OpenAI-compatible server repeats the image as usual), so such a model is for the local
+backend only.
 """
 
 from __future__ import annotations
