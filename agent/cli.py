@@ -162,7 +162,8 @@ def run(
             model=model,
             endpoint=endpoint,
             dialect=dialect,
-            **{k: v for k, v in {"min_pixels": min_pixels, "max_pixels": max_pixels}.items() if v is not None},
+            min_pixels=min_pixels,
+            max_pixels=max_pixels,
             history=history,
             history_images=history_images,
             max_repairs=max_repairs,
@@ -212,11 +213,15 @@ def _make_env(kind: str, *, headed: bool, chromium: str | None, capture: str, se
 
 
 def _qwen_policy(**options: object) -> Policy:
-    """A Qwen2-VL policy from the run options (PolicySpec applies a trained folder's pixelpilot.json)."""
+    """A Qwen2-VL policy from the run options (PolicySpec applies a trained folder's pixelpilot.json).
+
+    An option given as None is left to PolicySpec's default (pixel limits the user did not set).
+    """
     from agent.policy_spec import PolicySpec, PolicySpecError
 
+    given = {k: v for k, v in options.items() if v is not None}
     try:
-        return PolicySpec(kind="qwen", **options).build()  # type: ignore[arg-type]
+        return PolicySpec(kind="qwen", **given).build()  # type: ignore[arg-type]
     except PolicySpecError as exc:
         fail(str(exc))
     except ValueError as exc:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from machine_info import cpuinfo_field  # benchmarks/ is on sys.path when run as a script
+from perf_doc import write_section
 
 from env.browser.chromium import find_chromium, launch_args
 from env.browser.env import _acquire_playwright, _release_playwright
@@ -210,12 +211,7 @@ def main() -> None:
     text = render(result, runs, busy)
     print(text)
     if args.out:
-        doc = args.out.read_text() if args.out.exists() else ""
-        if MARK_BEGIN in doc:
-            doc = doc.split(MARK_BEGIN)[0] + text + doc.split(MARK_END, 1)[1]
-        else:
-            doc = doc.rstrip() + "\n\n" + text + "\n"
-        args.out.write_text(doc)
+        write_section(args.out, MARK_BEGIN, MARK_END, text)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from machine_info import cpuinfo_field  # benchmarks/ is on sys.path when run as a script
+from perf_doc import write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -50,22 +51,20 @@ class Variant:
     def __init__(self, name: str, base: Path, *, frame: bool, aux: bool, prompt: str | None) -> None:
         import torch
 
-        from agent.train.aux_grounding import VisualTap, make_probe
+        from agent.train.aux_grounding import AuxGrounding
         from agent.train.train_base import load_model
 
         self.name, self.frame, self.aux, self.prompt = name, frame, aux, prompt
         torch.manual_seed(0)
         self.model, self.processor = load_model(str(base), dtype=torch.float32, device="cpu")
         self.model.train()
-        self.tap = VisualTap(self.model) if aux else None
-        self.probe = make_probe(self.model) if aux else None
-        params = [*self.model.parameters(), *(self.probe.parameters() if self.probe is not None else [])]
+        self.aux = AuxGrounding(self.model, self.processor) if aux else None
+        params = [*self.model.parameters(), *(self.aux.probe.parameters() if self.aux is not None else [])]
         self.optimizer = torch.optim.AdamW(params, lr=1e-4)
         self.rates: list[float] = []
         self.tokens: list[int] = []
 
     def step(self, rows: list[dict[str, Any]], info: Any) -> None:
-        from agent.train.aux_grounding import aux_loss, token_targets
         from agent.train.train_data import collate
 
         t0 = time.perf_counter()
@@ -73,9 +72,8 @@ class Variant:
             rows = [with_system_prompt(r, self.prompt) for r in rows]
         batch = collate(self.processor, rows, info, position_frame=self.frame)
         loss = self.model(**batch).loss
-        if self.probe is not None:
-            targets = token_targets(rows, batch["image_grid_thw"].tolist(), 2)
-            loss = loss + aux_loss(self.probe, self.tap.output, targets)
+        if self.aux is not None:
+            loss = loss + self.aux.loss(rows, batch["image_grid_thw"])
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -180,12 +178,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.out:
-        doc = args.out.read_text() if args.out.exists() else "# Performance\n"
-        if MARK_BEGIN in doc:
-            doc = doc.split(MARK_BEGIN)[0] + text + doc.split(MARK_END, 1)[1]
-        else:
-            doc = doc.rstrip() + "\n\n" + text + "\n"
-        args.out.write_text(doc)
+        write_section(args.out, MARK_BEGIN, MARK_END, text)
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ def _ink(screen: Any) -> Any:
     return torch.clamp(deviation / INK_FULL, 0.0, 1.0)
 
 
-def _frame_for_grid(torch: Any, t: int, gh: int, gw: int, merge: int, patch: int, ink: Any) -> Any:
+def _frame_for_grid(t: int, gh: int, gw: int, merge: int, patch: int, ink: Any) -> Any:
     """The second-frame slice for every patch of one image, in the processor's patch order.
 
     Channel 0: one-hot of the column; channel 1: one-hot of the row; channel 2: smooth codes
@@ -68,6 +68,8 @@ def _frame_for_grid(torch: Any, t: int, gh: int, gw: int, merge: int, patch: int
     where the non-background pixels are: a model whose attention is still uniform gets the
     position of a lone target in its first steps, and learns to select among several later.
     """
+    import torch
+
     cells = patch * patch
     hh = torch.arange(gh).view(gh, 1).expand(gh, gw)
     ww = torch.arange(gw).view(1, gw).expand(gh, gw)
@@ -113,7 +115,7 @@ def add_position_frame(pixel_values: Any, image_grid_thw: Any, *, merge: int, pa
     frames, start = [], 0
     for t, gh, gw in grids:
         screen = out[start : start + t * gh * gw, :, 0].float()
-        frames.append(_frame_for_grid(torch, t, gh, gw, merge, patch, _ink(screen)))
+        frames.append(_frame_for_grid(t, gh, gw, merge, patch, _ink(screen)))
         start += t * gh * gw
     out[:, :, temporal - 1] = torch.cat(frames).to(out.dtype).to(out.device)
     return out.view(pixel_values.shape)

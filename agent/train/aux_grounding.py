@@ -78,6 +78,23 @@ def make_probe(model: Any) -> Any:
     return probe
 
 
+class AuxGrounding:
+    """The tap on the vision tower, its probe and the processor's merge size: one batch's aux loss
+    after the model's forward pass (the trainer's step and the throughput benchmark share it)."""
+
+    def __init__(self, model: Any, processor: Any, device: str = "cpu") -> None:
+        self.tap = VisualTap(model)
+        self.probe = make_probe(model).to(device)
+        self.merge = int(processor.image_processor.merge_size)
+
+    def loss(self, rows: Sequence[dict[str, Any]], image_grid_thw: Any) -> Any:
+        targets = token_targets(rows, image_grid_thw.tolist(), self.merge).to(self.probe.weight.device)
+        return aux_loss(self.probe, self.tap.output, targets)
+
+    def close(self) -> None:
+        self.tap.close()
+
+
 def aux_loss(probe: Any, features: Any, targets: Any) -> Any:
     """Binary cross-entropy on "target here" (positives weighted up to balance them) + squared
     error of the here-weighted point on every token."""

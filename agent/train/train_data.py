@@ -136,12 +136,20 @@ def answer_ids(processor: Any, target: str) -> tuple[list[int], int]:
 
 
 def collate(
-    processor: Any, rows: Sequence[dict[str, Any]], info: DatasetInfo, *, position_frame: bool = False
+    processor: Any,
+    rows: Sequence[dict[str, Any]],
+    info: DatasetInfo,
+    *,
+    images: list[list[Image.Image]] | None = None,
+    position_frame: bool = False,
 ) -> dict[str, Any]:
-    """A training batch: prompts (as the backend builds them) + answers, right-padded, answer-only labels."""
+    """A training batch: prompts (as the backend builds them) + answers, right-padded, answer-only labels.
+
+    ``images``: per row, screenshots to use instead of the row's own (the image-ablation check).
+    """
     import torch
 
-    prompts = encode_prompts(processor, rows, info, position_frame=position_frame)
+    prompts = encode_prompts(processor, rows, info, images=images, position_frame=position_frame)
     pad_id = processor.tokenizer.pad_token_id
     sequences: list[list[int]] = []
     labels: list[list[int]] = []
@@ -167,3 +175,11 @@ def collate(
         if key in prompts:
             batch[key] = prompts[key]
     return batch
+
+
+def to_device(batch: dict[str, Any], device: Any, dtype: Any) -> dict[str, Any]:
+    """The batch on ``device``, with the pixel values (the only float input) in the model's ``dtype``."""
+    moved = {k: v.to(device) for k, v in batch.items()}
+    if "pixel_values" in moved:
+        moved["pixel_values"] = moved["pixel_values"].to(dtype)
+    return moved

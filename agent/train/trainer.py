@@ -36,7 +36,16 @@ from agent.train.train_base import (
     load_model,
     materialize_base,
 )
-from agent.train.train_data import DataError, answer_ids, blank, collate, encode_prompts, load_rows, row_images
+from agent.train.train_data import (
+    DataError,
+    answer_ids,
+    blank,
+    collate,
+    encode_prompts,
+    load_rows,
+    row_images,
+    to_device,
+)
 
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "trainer_state.json"
@@ -302,7 +311,7 @@ def _matches(text: str, row: dict[str, Any], info: DatasetInfo) -> bool:
 def ablation_on_rows(
     model: Any, processor: Any, info: DatasetInfo, rows: list[dict[str, Any]], *, position_frame: bool = False
 ) -> dict[str, Any]:
-    """Greedy-decoded action accuracy, and the answer's mean token NLL (teacher-forced), with the real
+    """Greedy-decoded action accuracy, and the answer's NLL (teacher-forced), with the real
     screenshots vs the same screenshots blanked.
 
     A model that scores the same either way has learned the answers' text, not to look: the check
@@ -341,13 +350,8 @@ def _answer_nll(
     """Summed NLL of the row's answer tokens, teacher-forced, with ``images`` as the screenshots."""
     import torch
 
-    batch = collate(processor, [row], info, position_frame=position_frame)
-    if images:
-        pixels = encode_prompts(processor, [row], info, images=[images], position_frame=position_frame)
-        batch["pixel_values"] = pixels["pixel_values"]
-    batch = {k: v.to(model.device) for k, v in batch.items()}
-    if "pixel_values" in batch:
-        batch["pixel_values"] = batch["pixel_values"].to(model.dtype)
+    batch = collate(processor, [row], info, images=[images], position_frame=position_frame)
+    batch = to_device(batch, model.device, model.dtype)
     with torch.inference_mode():
         logits = model(**batch).logits[0, :-1].float()
     labels = batch["labels"][0, 1:]
@@ -466,13 +470,14 @@ def train(
             model.enable_input_require_grads()
     model.config.use_cache = False
     model.train()
-    probe = tap = None
+    aux = None
     if config.aux_grounding > 0:
-        from agent.train.aux_grounding import VisualTap, make_probe
+        from agent.train.aux_grounding import AuxGrounding
 
-        tap, probe = VisualTap(model), make_probe(model).to(device)
+        aux = AuxGrounding(model, processor, device)
         if resume_state is not None and checkpoint is not None and (checkpoint / PROBE_FILE).is_file():
-            probe.load_state_dict(torch.load(checkpoint / PROBE_FILE, weights_only=True))
+            aux.probe.load_state_dict(torch.load(checkpoint / PROBE_FILE, weights_only=True))
+    probe = aux.probe if aux is not None else None
 
     batch_size = config.batch_size or (8 if device == "cpu" else 2)
     per_epoch = math.ceil(len(data) / batch_size)
@@ -599,18 +604,11 @@ def train(
                     break
                 indices = batch_rows(len(data), batch_size, config.seed, state["micro_batches"])
                 rows = [data[i] for i in indices]
-                inputs = collate(processor, rows, info, position_frame=position_frame)
-                batch = {k: v.to(device) for k, v in inputs.items()}
-                if "pixel_values" in batch:
-                    batch["pixel_values"] = batch["pixel_values"].to(dtype)
+                batch = to_device(collate(processor, rows, info, position_frame=position_frame), device, dtype)
                 loss = model(**batch).loss
                 losses.append(float(loss.detach()))
-                if probe is not None:
-                    from agent.train.aux_grounding import aux_loss, token_targets
-
-                    merge = int(processor.image_processor.merge_size)
-                    targets = token_targets(rows, batch["image_grid_thw"].tolist(), merge).to(device)
-                    extra = aux_loss(probe, tap.output, targets)
+                if aux is not None:
+                    extra = aux.loss(rows, batch["image_grid_thw"])
                     aux_losses.append(float(extra.detach()))
                     loss = loss + config.aux_grounding * extra
                 (loss / config.grad_accum).backward()
@@ -658,8 +656,8 @@ def train(
     run_eval(state["step"], out)
     from agent.train.report import write_train_report
 
-    if tap is not None:
-        tap.close()
+    if aux is not None:
+        aux.close()
     write_train_report(out)
     return TrainResult(
         out=out,
