@@ -20,8 +20,9 @@ pytest.importorskip("miniwob")
 from agent.policy_spec import DEFAULT_MODEL_DIR
 from tests.test_bench_runner import bench
 
-#: Tasks the model solves by looking (one target at a random place); seeds no recipe stage uses.
-TASKS = ("click-test", "focus-text")
+#: Tasks the model solves by looking (one target at a random place, small for click-dialog's "x"); seeds
+#: no recipe stage uses.
+TASKS = ("click-test", "focus-text", "click-dialog")
 SEEDS = 10
 SEED_START = 700_000
 
