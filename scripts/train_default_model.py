@@ -7,7 +7,8 @@ killed at any moment and run again (on this machine or a fresh one) to continue:
 2. MiniWoB demonstrations by the DOM oracle through `pixelpilot bench` (train seeds 0..K-1),
    turned into a dataset by `pixelpilot dataset build`; a held-out dataset from other seeds;
 3. training from scratch, `small` architecture, qwen2-vl dialect, curriculum: stage 1 on the
-   synthetic rows only (learn to look), stage 2 on synthetic + MiniWoB;
+   synthetic rows only (learn to look), stages 2-3 on synthetic + MiniWoB, stage 4 adds 2,500 more
+   demonstrations of each measured task;
 4. evaluation with `pixelpilot bench miniwob` on seeds never seen in training: the model, the model
    with the screenshot blanked, and the task-average (instruction-only) baseline.
 
@@ -180,7 +181,8 @@ def model_card(work: Path, model: Path) -> str:
         f"then those plus DOM-oracle demonstrations on MiniWoB ({', '.join(REQUIRED + EXTRA)}; seeds 0..399), "
         f"then more demonstrations of the five measured tasks (seeds {REQUIRED_SEED_START}.."
         f"{REQUIRED_SEED_START + 2499}). "
-        f"Training: {train_s / 3600:.2f} CPU-hours. Recipe: `scripts/train_default_model.py` (regenerates "
+        f"Training: {train_s / 3600:.2f} hours of optimizer steps on a 2-core CPU. "
+        "Recipe: `scripts/train_default_model.py` (regenerates "
         "the demonstrations, the datasets and this checkpoint).",
         "",
         f"Held-out evaluation (seeds from {EVAL_SEED_START}, `pixelpilot bench miniwob --model default`):",
