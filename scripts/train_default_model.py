@@ -35,7 +35,13 @@ DIALECT = "qwen2-vl"
 SCALE = "1"  # 160x210 -> the model sees 168x224
 EVAL_SEED_START = 100_000
 HELD_OUT_SEED_START = 50_000
+TRAIN_SEEDS = 400  # demonstrations of every task: seeds 0..TRAIN_SEEDS-1
 REQUIRED_SEED_START = 1_000  # the second set of demonstrations, of the measured tasks only
+REQUIRED_SEEDS = 2_500
+#: Decoding the evaluation uses and the shipped pixelpilot.json records: a click is ~20 tokens; no
+#: repair turns (the model was never trained on them).
+MAX_NEW_TOKENS = 32
+MAX_REPAIRS = 0
 #: A model trained from scratch needs no instructions on the format. With the 537-token vocabulary
 #: every prompt token counts twice: in the step time, and in how thinly a fresh model's uniform
 #: attention spreads over the prompt (48 visual tokens among ~200 at first; the dialect's own
@@ -91,9 +97,9 @@ def synthetic(
     return out
 
 
-def demonstrations(work: Path, name: str, seeds: int, seed_start: int, tasks_: list[str] | None = None) -> Path:
+def demonstrations(work: Path, name: str, seeds: int, seed_start: int, task_names: list[str] | None = None) -> Path:
     demos = work / "demos" / name
-    chosen = tasks_ or REQUIRED + EXTRA
+    chosen = task_names or REQUIRED + EXTRA
     tasks = [a for t in chosen for a in ("--tasks", t)]
     t0 = time.time()
     args = ["bench", "miniwob", "--policy", "oracle", *tasks, "--seeds", str(seeds), "--seed-start", str(seed_start)]
@@ -134,12 +140,12 @@ def train_stage(
 def evaluate(work: Path, model: Path, seeds: int) -> dict[str, float]:
     tasks = [a for t in REQUIRED for a in ("--tasks", t)]
     results: dict[str, float] = {}
+    decoding = ["--max-new-tokens", str(MAX_NEW_TOKENS), "--max-repairs", str(MAX_REPAIRS)]
     variants = {
-        "model": ["--model", model, "--dialect", DIALECT, "--max-new-tokens", "32", "--max-repairs", "0"],
-        "blank": ["--model", model, "--dialect", DIALECT, "--max-new-tokens", "32", "--max-repairs", "0",
-                  "--blank-screenshot"],
+        "model": ["--model", model, "--dialect", DIALECT, *decoding],
+        "blank": ["--model", model, "--dialect", DIALECT, *decoding, "--blank-screenshot"],
         "baseline": ["--policy", "baseline", "--baseline-data", work / "data" / "miniwob-train"],
-    }  # fmt: skip
+    }
     for name, policy in variants.items():
         out = work / "eval" / name
         t0 = time.time()
@@ -163,12 +169,13 @@ def stage_seconds(stage: Path) -> float:
     return float(train[-1]["elapsed_s"]) if train else 0.0
 
 
-def model_card(work: Path, model: Path) -> str:
-    """README.md shipped beside the weights: what the model is, how it was made, how it scores."""
+def model_card(work: Path, stages: list[Path]) -> str:
+    """README.md shipped beside the weights of ``stages[-1]``: what the model is, how it was made
+    (the training time of every stage in ``stages``), how it scores."""
     entries = [json.loads(line) for line in (work / "recipe_log.jsonl").read_text().splitlines() if line.strip()]
     evals = {e["stage"].removeprefix("eval-"): e["tasks"] for e in entries if e["stage"].startswith("eval-")}
-    train_s = sum(stage_seconds(work / f"stage{k}") for k in range(5))
-    settings = json.loads((model / "train_settings.json").read_text())
+    train_s = sum(stage_seconds(stage) for stage in stages)
+    settings = json.loads((stages[-1] / "train_settings.json").read_text())
     lines = [
         "# pixelpilot default model",
         "",
@@ -178,9 +185,9 @@ def model_card(work: Path, model: Path) -> str:
         "patch coordinates (`position_frame`), so it runs in the local backend only.",
         "",
         "Data: synthetic screens where only the pixels say where to click (agent/train/synthetic.py, seed 0), "
-        f"then those plus DOM-oracle demonstrations on MiniWoB ({', '.join(REQUIRED + EXTRA)}; seeds 0..399), "
-        f"then more demonstrations of the five measured tasks (seeds {REQUIRED_SEED_START}.."
-        f"{REQUIRED_SEED_START + 2499}). "
+        f"then those plus DOM-oracle demonstrations on MiniWoB ({', '.join(REQUIRED + EXTRA)}; "
+        f"seeds 0..{TRAIN_SEEDS - 1}), then more demonstrations of the five measured tasks (seeds "
+        f"{REQUIRED_SEED_START}..{REQUIRED_SEED_START + REQUIRED_SEEDS - 1}). "
         f"Training: {train_s / 3600:.2f} hours of optimizer steps on a 2-core CPU. "
         "Recipe: `scripts/train_default_model.py` (regenerates "
         "the demonstrations, the datasets and this checkpoint).",
@@ -200,12 +207,13 @@ def model_card(work: Path, model: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ship(work: Path, model: Path) -> None:
-    """Copy the model into the package as float16 safetensors (half the size; the local backend loads it
-    in float32 on a CPU) with its model card."""
+def ship(work: Path, stages: list[Path]) -> None:
+    """Copy the last stage's model into the package as float16 safetensors (half the size; the local
+    backend loads it in float32 on a CPU) with its model card."""
     import torch
     from safetensors.torch import load_file, save_file
 
+    model = stages[-1]
     if SHIP_DIR.exists():
         shutil.rmtree(SHIP_DIR)
     keep = shutil.ignore_patterns("checkpoint", "eval", "*.jsonl", "*.png", "*.html", "model.safetensors")
@@ -213,9 +221,9 @@ def ship(work: Path, model: Path) -> None:
     weights = {k: v.to(torch.float16) for k, v in load_file(model / "model.safetensors").items()}
     save_file(weights, SHIP_DIR / "model.safetensors", metadata={"format": "pt"})
     meta = json.loads((model / "pixelpilot.json").read_text())
-    meta |= {"max_new_tokens": 32, "max_repairs": 0}  # as evaluated: a click is ~20 tokens; no repair turns
+    meta |= {"max_new_tokens": MAX_NEW_TOKENS, "max_repairs": MAX_REPAIRS}  # as evaluated
     (SHIP_DIR / "pixelpilot.json").write_text(json.dumps(meta, indent=2))
-    (SHIP_DIR / "README.md").write_text(model_card(work, model))
+    (SHIP_DIR / "README.md").write_text(model_card(work, stages))
     print(f"shipped to {SHIP_DIR}")
 
 
@@ -242,7 +250,7 @@ def main() -> None:
     # sign after 400), so the curriculum starts with targets that cover a quarter of the screen
     big = synthetic(work, 400 if quick else 8000, "synthetic-big", seed=1, sizes=(60, 120), locate=1.0)
     big_held_out = synthetic(work, 64, "synthetic-big-heldout", seed=98, sizes=(60, 120), locate=1.0)
-    train_data = demonstrations(work, "train", 4 if quick else 400, 0)
+    train_data = demonstrations(work, "train", 4 if quick else TRAIN_SEEDS, 0)
     demonstrations(work, "heldout", 1 if quick else 20, HELD_OUT_SEED_START)
     held_out = work / "data" / "miniwob-heldout"
     s0 = train_stage(work, "stage0", "small", [big], 20 if quick else args.stage0_steps, 8, 1e-3, big_held_out)
@@ -257,13 +265,13 @@ def main() -> None:
     # After stage 3 the misses were near-misses on small targets (click-dialog's "x") and wrong words
     # (click-test-2, click-button) with 400 screens per task; a further 1,200 steps on the same rows
     # added 1.2 points, so the next stage adds screens rather than passes
-    required = demonstrations(work, "required", 4 if quick else 2500, REQUIRED_SEED_START, REQUIRED)
+    required = demonstrations(work, "required", 4 if quick else REQUIRED_SEEDS, REQUIRED_SEED_START, REQUIRED)
     mix = [syn, train_data, required, required, required]
     s4 = train_stage(work, "stage4", str(s3), mix, 20 if quick else args.stage4_steps, 8, 5e-4, held_out)
     scores = evaluate(work, s4, 3 if quick else 50)
     log(work, "done", time.time(), **scores)
     if args.ship:
-        ship(work, s4)
+        ship(work, [s0, s1, s2, s3, s4])
 
 
 if __name__ == "__main__":

@@ -651,13 +651,13 @@ def train(
             if on_step is not None:
                 on_step(step, last_loss)
 
+    if aux is not None:
+        aux.close()  # the probe is saved below; the final evaluation needs no tap on the vision tower
     _save_checkpoint(out, model, processor, optimizer, scheduler, snapshot_state(), probe)
     save_model(model, processor, out, meta=meta)
     run_eval(state["step"], out)
     from agent.train.report import write_train_report
 
-    if aux is not None:
-        aux.close()
     write_train_report(out)
     return TrainResult(
         out=out,
