@@ -137,6 +137,9 @@ def train(
     aux_grounding: Annotated[
         float, typer.Option(min=0, help="weight of the auxiliary grounding loss on visual tokens (scratch models)")
     ] = 0.0,
+    workers: Annotated[
+        int | None, typer.Option(min=0, help="processes preparing batches ahead of the model; default 0 CPU, 8 CUDA")
+    ] = None,
     eval_suite: Annotated[str | None, typer.Option(help="live suite to evaluate on: miniwob")] = None,
     eval_tasks: Annotated[str, typer.Option(help="comma-separated task names or globs")] = "click-test,click-button",
     eval_seeds: Annotated[int, typer.Option(min=1, help="episodes per task")] = 20,
@@ -156,7 +159,6 @@ def train(
 
     _setup_logging(verbose)
     try:
-        import datasets
         import matplotlib  # noqa: F401
         import peft  # noqa: F401
         import torch  # noqa: F401
@@ -166,7 +168,6 @@ def train(
             f"training needs the local and train extras ({exc.name} is missing): pip install 'pixelpilot[local,train]'"
         )
     # The run has its own progress bar; the libraries' per-file bars (shards, splits) only add noise.
-    datasets.disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()
     from agent.qwen.dialects import DIALECTS, get_dialect
 
@@ -182,7 +183,7 @@ def train(
             device=device, dtype=dtype, lr=lr, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
             grad_accum=grad_accum, schedule=schedule, warmup_ratio=warmup_ratio, weight_decay=weight_decay, seed=seed,
             save_every=save_every, resume=resume, gradient_checkpointing=gradient_checkpointing,
-            position_frame=position_frame, aux_grounding=aux_grounding,
+            position_frame=position_frame, aux_grounding=aux_grounding, workers=workers,
             eval_every=eval_every if eval_suite or eval_data else None, eval_data=eval_data, ablation_n=ablation_n,
         )  # fmt: skip
     except ValidationError as exc:

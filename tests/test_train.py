@@ -262,8 +262,9 @@ def test_a_killed_run_resumes_where_its_checkpoint_left_off(dataset: Path, tmp_p
     assert (out / "checkpoint" / "aux_probe.pt").exists() == (aux > 0)
     assert json.loads((out / "checkpoint" / "trainer_state.json").read_text())["step"] == 6
 
+    # the reference run has its batches prepared by worker processes: the same stream, the same weights
     straight = tmp_path / "straight"
-    train(config(dataset, straight, max_steps=6, save_every=3, batch_size=3, aux_grounding=aux))
+    train(config(dataset, straight, max_steps=6, save_every=3, batch_size=3, aux_grounding=aux, workers=2))
     resumed, reference = load_file(out / "model.safetensors"), load_file(straight / "model.safetensors")
     assert resumed.keys() == reference.keys()
     for key in reference:

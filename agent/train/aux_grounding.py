@@ -88,8 +88,11 @@ class AuxGrounding:
         self.merge = int(processor.image_processor.merge_size)
 
     def loss(self, rows: Sequence[dict[str, Any]], image_grid_thw: Any) -> Any:
-        targets = token_targets(rows, image_grid_thw.tolist(), self.merge).to(self.probe.weight.device)
-        return aux_loss(self.probe, self.tap.output, targets)
+        return self.loss_on(token_targets(rows, image_grid_thw.tolist(), self.merge))
+
+    def loss_on(self, targets: Any) -> Any:
+        """The loss for targets ``token_targets`` made (in a data worker, say) for the last forward pass."""
+        return aux_loss(self.probe, self.tap.output, targets.to(self.probe.weight.device))
 
     def close(self) -> None:
         self.tap.close()

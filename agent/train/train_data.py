@@ -32,18 +32,41 @@ class DataError(ValueError):
     """A dataset folder that cannot be trained on (missing, empty, another dialect). One line."""
 
 
-def load_rows(folders: Sequence[Path], dialect: str) -> tuple[Any, DatasetInfo]:
-    """All rows of ``folders`` as one ``datasets.Dataset`` (a folder named twice is sampled twice as
-    often), and the first folder's DatasetInfo with every folder's sources.
+class ParquetRows(Sequence[dict[str, Any]]):
+    """The rows of a training set's parquet files, read with pyarrow: memory-mapped, one row
+    decoded per access (images stay encoded bytes until ``row_images``).
+
+    Not ``datasets.Dataset.from_parquet``: that copies every file into an Arrow cache under
+    ~/.cache first (minutes and gigabytes for a large set, again for every new set), and pulls in
+    a dependency a machine that only trains does not otherwise need.
+    """
+
+    def __init__(self, files: Sequence[Path]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        tables = [pq.read_table(str(f), memory_map=True) for f in files]
+        self.table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def __getitem__(self, index: int) -> dict[str, Any]:  # type: ignore[override]
+        if not -len(self) <= index < len(self):
+            raise IndexError(index)
+        return self.table.slice(index % len(self), 1).to_pylist()[0]
+
+
+def load_rows(folders: Sequence[Path], dialect: str) -> tuple[ParquetRows, DatasetInfo]:
+    """All rows of ``folders`` as one sequence (a folder named twice is sampled twice as often),
+    and the first folder's DatasetInfo with every folder's sources.
 
     Every folder must have been built for ``dialect`` and with the same pixel limits: the prompt
     (system text, coordinate space) and the image size both depend on them.
     """
-    import datasets
-
     if not folders:
         raise DataError("no training data: pass --data DIR (a folder written by `pixelpilot dataset build`)")
-    parts = []
+    files_all: list[Path] = []
     infos: list[DatasetInfo] = []
     first: DatasetInfo | None = None
     for folder in folders:
@@ -68,14 +91,16 @@ def load_rows(folders: Sequence[Path], dialect: str) -> tuple[Any, DatasetInfo]:
         files = data_files(folder)
         if not files:
             raise DataError(f"{folder}: no rows (data/*.parquet is missing)")
-        part = datasets.Dataset.from_parquet([str(f) for f in files])
-        if len(part) == 0:
+        try:
+            rows = ParquetRows(files)
+        except Exception as exc:  # pyarrow's errors (ArrowInvalid, OSError) name the damage
+            raise DataError(f"{folder}: unreadable parquet ({' '.join(str(exc).split())[:200]})") from None
+        if len(rows) == 0:
             raise DataError(f"{folder}: no rows (the parquet files are empty)")
-        parts.append(part)
+        files_all.extend(files)
     assert first is not None
-    data = parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
     sources = list(dict.fromkeys(src for info in infos for src in info.sources))
-    return data, first.model_copy(update={"sources": sources})
+    return ParquetRows(files_all), first.model_copy(update={"sources": sources})
 
 
 def row_images(row: dict[str, Any]) -> list[Image.Image]:
