@@ -93,7 +93,7 @@ def load_rows(folders: Sequence[Path], dialect: str) -> tuple[ParquetRows, Datas
             raise DataError(f"{folder}: no rows (data/*.parquet is missing)")
         try:
             rows = ParquetRows(files)
-        except Exception as exc:  # pyarrow's errors (ArrowInvalid, OSError) name the damage
+        except (OSError, ValueError) as exc:  # pyarrow.lib.ArrowInvalid is a ValueError
             raise DataError(f"{folder}: unreadable parquet ({' '.join(str(exc).split())[:200]})") from None
         if len(rows) == 0:
             raise DataError(f"{folder}: no rows (the parquet files are empty)")
