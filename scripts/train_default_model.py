@@ -38,6 +38,14 @@ HELD_OUT_SEED_START = 50_000
 TRAIN_SEEDS = 400  # demonstrations of every task: seeds 0..TRAIN_SEEDS-1
 REQUIRED_SEED_START = 1_000  # the second set of demonstrations, of the measured tasks only
 REQUIRED_SEEDS = 2_500
+#: The third set, of the three tasks stage 4 left weakest (reading words: click-button,
+#: click-test-2; focus-text's box edges).
+HARDEST = ["click-button", "click-test-2", "focus-text"]
+HARDEST_SEED_START = 4_000
+HARDEST_SEEDS = 1_500
+#: Stage 5 ran on a lent CUDA machine (scripts/gpu_stage.py), whose working tree travels in 64 MiB:
+#: it took 2 of every 5 rows of the first demonstrations (the other tasks, kept from forgetting).
+TRAIN_SLICE = (2, 5)
 #: Decoding the evaluation uses and the shipped pixelpilot.json records: a click is ~20 tokens; no
 #: repair turns (the model was never trained on them).
 MAX_NEW_TOKENS = 32
@@ -118,8 +126,50 @@ def demonstrations(work: Path, name: str, seeds: int, seed_start: int, task_name
     return out
 
 
+def thin(work: Path, source: Path, name: str, keep: int, every: int) -> Path:
+    """A dataset of rows i of ``source`` with ``i % every < keep``, in order, with source's card."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from agent.train.format import data_files
+
+    out = work / "data" / name
+    if _complete(out):
+        return out
+    table = pa.concat_tables([pq.read_table(f) for f in data_files(source)])
+    kept = table.take([i for i in range(table.num_rows) if i % every < keep])
+    (out / "data").mkdir(parents=True, exist_ok=True)
+    pq.write_table(kept, out / "data" / "train-00000.parquet")
+    info = json.loads((source / "dataset.json").read_text()) | {"rows": kept.num_rows}
+    (out / "dataset.json").write_text(json.dumps(info, indent=2))
+    return out
+
+
+def cuda_options() -> list[str]:
+    """`pixelpilot train` options for a CUDA machine: float32 weights (TF32 products; bf16 weights
+    lose the small late updates of a 4.8M-parameter model), no activation checkpointing (nothing
+    to save memory for), every spare core preparing batches. None on a CPU."""
+    import os
+
+    import torch
+
+    if not torch.cuda.is_available():
+        return []
+    workers = max(1, (os.cpu_count() or 4) - 3)
+    return ["--dtype", "float32", "--no-gradient-checkpointing", "--workers", str(workers)]
+
+
 def train_stage(
-    work: Path, name: str, base: str, data: list[Path], steps: int, batch: int, lr: float, held_out: Path
+    work: Path,
+    name: str,
+    base: str,
+    data: list[Path],
+    steps: int,
+    batch: int,
+    lr: float,
+    held_out: Path,
+    extra: list[str] | None = None,
+    eval_every: int = 250,
 ) -> Path:
     out = work / name
     state = out / "checkpoint" / "trainer_state.json"
@@ -131,7 +181,7 @@ def train_stage(
     args += ["--aux-grounding", AUX_GROUNDING]
     # the image-ablation check on held-out rows every 250 steps: accuracy with the screenshot blanked must
     # fall below accuracy with it, or the model is guessing from the instruction
-    args += ["--eval-data", held_out, "--ablation-n", "16", "--eval-every", "250"]
+    args += ["--eval-data", held_out, "--ablation-n", "16", "--eval-every", str(eval_every), *(extra or [])]
     run(*args, *(["--resume"] if (out / "checkpoint").exists() else []))
     log(work, f"train-{name}", t0, steps=steps)
     return out
@@ -169,27 +219,32 @@ def stage_seconds(stage: Path) -> float:
     return float(train[-1]["elapsed_s"]) if train else 0.0
 
 
-def model_card(work: Path, stages: list[Path]) -> str:
+def model_card(work: Path, stages: list[Path], on_gpu: list[Path]) -> str:
     """README.md shipped beside the weights of ``stages[-1]``: what the model is, how it was made
-    (the training time of every stage in ``stages``), how it scores."""
+    (the training time of every stage in ``stages``; those in ``on_gpu`` ran on a CUDA device), how
+    it scores."""
     entries = [json.loads(line) for line in (work / "recipe_log.jsonl").read_text().splitlines() if line.strip()]
     evals = {e["stage"].removeprefix("eval-"): e["tasks"] for e in entries if e["stage"].startswith("eval-")}
-    train_s = sum(stage_seconds(stage) for stage in stages)
+    cpu_s = sum(stage_seconds(stage) for stage in stages if stage not in on_gpu)
+    gpu_s = sum(stage_seconds(stage) for stage in on_gpu)
+    gpu_names = ", ".join(stage.name for stage in on_gpu)
     settings = json.loads((stages[-1] / "train_settings.json").read_text())
     lines = [
         "# pixelpilot default model",
         "",
         f"A {settings['parameters'] / 1e6:.2f}M-parameter Qwen2VLForConditionalGeneration (text 256 x 4 layers, "
-        "vision 4 blocks x 128, M-RoPE base 10) with its own 537-token tokenizer, trained from scratch on a "
-        "2-core CPU. Dialect `qwen2-vl`; input 168x224 (MiniWoB at scale 1); the second image frame carries "
-        "patch coordinates (`position_frame`), so it runs in the local backend only.",
+        "vision 4 blocks x 128, M-RoPE base 10) with its own 537-token tokenizer, trained from scratch (on a "
+        "2-core CPU, then one GPU). Dialect `qwen2-vl`; input 168x224 (MiniWoB at scale 1); the second image "
+        "frame carries patch coordinates (`position_frame`), so it runs in the local backend only.",
         "",
         "Data: synthetic screens where only the pixels say where to click (agent/train/synthetic.py, seed 0), "
         f"then those plus DOM-oracle demonstrations on MiniWoB ({', '.join(REQUIRED + EXTRA)}; "
         f"seeds 0..{TRAIN_SEEDS - 1}), then more demonstrations of the five measured tasks (seeds "
-        f"{REQUIRED_SEED_START}..{REQUIRED_SEED_START + REQUIRED_SEEDS - 1}). "
-        f"Training: {train_s / 3600:.2f} hours of optimizer steps on a 2-core CPU. "
-        "Recipe: `scripts/train_default_model.py` (regenerates "
+        f"{REQUIRED_SEED_START}..{REQUIRED_SEED_START + REQUIRED_SEEDS - 1}), then more of the three weakest "
+        f"({', '.join(HARDEST)}; seeds {HARDEST_SEED_START}..{HARDEST_SEED_START + HARDEST_SEEDS - 1}). "
+        f"Training: {cpu_s / 3600:.2f} hours of optimizer steps on a 2-core CPU"
+        + (f", and {gpu_s / 60:.1f} minutes on one NVIDIA H200 ({gpu_names}). " if on_gpu else ". ")
+        + "Recipe: `scripts/train_default_model.py` (regenerates "
         "the demonstrations, the datasets and this checkpoint).",
         "",
         f"Held-out evaluation (seeds from {EVAL_SEED_START}, `pixelpilot bench miniwob --model default`):",
@@ -207,7 +262,7 @@ def model_card(work: Path, stages: list[Path]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ship(work: Path, stages: list[Path]) -> None:
+def ship(work: Path, stages: list[Path], on_gpu: list[Path]) -> None:
     """Copy the last stage's model into the package as float16 safetensors (half the size; the local
     backend loads it in float32 on a CPU) with its model card."""
     import torch
@@ -223,7 +278,7 @@ def ship(work: Path, stages: list[Path]) -> None:
     meta = json.loads((model / "pixelpilot.json").read_text())
     meta |= {"max_new_tokens": MAX_NEW_TOKENS, "max_repairs": MAX_REPAIRS}  # as evaluated
     (SHIP_DIR / "pixelpilot.json").write_text(json.dumps(meta, indent=2))
-    (SHIP_DIR / "README.md").write_text(model_card(work, stages))
+    (SHIP_DIR / "README.md").write_text(model_card(work, stages, on_gpu))
     print(f"shipped to {SHIP_DIR}")
 
 
@@ -239,6 +294,7 @@ def main() -> None:
     ap.add_argument("--stage2-steps", type=int, default=1500)
     ap.add_argument("--stage3-steps", type=int, default=1000)
     ap.add_argument("--stage4-steps", type=int, default=8000)
+    ap.add_argument("--stage5-steps", type=int, default=3987)
     args = ap.parse_args()
     work: Path = args.work
     work.mkdir(parents=True, exist_ok=True)
@@ -268,10 +324,21 @@ def main() -> None:
     required = demonstrations(work, "required", 4 if quick else REQUIRED_SEEDS, REQUIRED_SEED_START, REQUIRED)
     mix = [syn, train_data, required, required, required]
     s4 = train_stage(work, "stage4", str(s3), mix, 20 if quick else args.stage4_steps, 8, 5e-4, held_out)
-    scores = evaluate(work, s4, 3 if quick else 50)
+    # stage 5: after stage 4 the model scored about what it scored on its own training screens
+    # (click-button 63%, click-test-2 50% on seeds it was trained on): too few passes, not too
+    # few screens. So: 254k samples, four times stages 0-4 together, which a CUDA device gives in
+    # 8 minutes (~550 samples/s, bound by the batch workers; ~6 h on this 2-core CPU), on the
+    # measured tasks' rows plus 1,500 more screens of the three weakest, twice over. The shipped
+    # run started from stage 4's float16 copy (agent/qwen/default_model at that commit).
+    hardest = demonstrations(work, "hardest", 4 if quick else HARDEST_SEEDS, HARDEST_SEED_START, HARDEST)
+    train_slice = thin(work, train_data, "miniwob-train-slice", *TRAIN_SLICE)
+    mix = [required, hardest, hardest, train_slice]
+    steps5 = 20 if quick else args.stage5_steps
+    s5 = train_stage(work, "stage5", str(s4), mix, steps5, 64, 5e-4, held_out, cuda_options(), eval_every=1000)
+    scores = evaluate(work, s5, 3 if quick else 50)
     log(work, "done", time.time(), **scores)
     if args.ship:
-        ship(work, [s0, s1, s2, s3, s4])
+        ship(work, [s0, s1, s2, s3, s4, s5], on_gpu=[s5])
 
 
 if __name__ == "__main__":

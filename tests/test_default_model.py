@@ -20,9 +20,14 @@ pytest.importorskip("miniwob")
 from agent.policy_spec import DEFAULT_MODEL_DIR
 from tests.test_bench_runner import bench
 
-#: Tasks the model solves by looking (one target at a random place, small for click-dialog's "x"); seeds
-#: no recipe stage uses.
-TASKS = ("click-test", "focus-text", "click-dialog")
+#: Tasks the model solves by looking (one target at a random place, small for click-dialog's "x") and
+#: by reading (click-test-2: "ONE" or "TWO", ~8 px tall words, which a blurrier preprocessing loses);
+#: seeds no recipe stage uses.
+TASKS = ("click-test", "focus-text", "click-dialog", "click-test-2")
+#: The shipped (stage 5) model scores 97.5% here, 10% blanked: the margins allow a few episodes to flip
+#: on another machine's float rounding, not a regression in loading, prompting or preprocessing.
+MIN_SEEN = 0.85
+MIN_DROP = 0.5
 SEEDS = 10
 SEED_START = 700_000
 
@@ -55,5 +60,5 @@ def test_the_default_model_clicks_what_it_sees_on_held_out_episodes(tmp_path: Pa
     blind = _run(tmp_path / "blank", "--blank-screenshot")
     mean_seen = sum(seen.values()) / len(seen)
     mean_blind = sum(blind.values()) / len(blind)
-    assert mean_seen >= 0.7, seen
-    assert mean_seen - mean_blind >= 0.3, (seen, blind)
+    assert mean_seen >= MIN_SEEN, seen
+    assert mean_seen - mean_blind >= MIN_DROP, (seen, blind)
