@@ -168,7 +168,6 @@ def train_stage(
     batch: int,
     lr: float,
     held_out: Path,
-    extra: list[str] | None = None,
     eval_every: int = 250,
 ) -> Path:
     out = work / name
@@ -181,7 +180,7 @@ def train_stage(
     args += ["--aux-grounding", AUX_GROUNDING]
     # the image-ablation check on held-out rows every 250 steps: accuracy with the screenshot blanked must
     # fall below accuracy with it, or the model is guessing from the instruction
-    args += ["--eval-data", held_out, "--ablation-n", "16", "--eval-every", str(eval_every), *(extra or [])]
+    args += ["--eval-data", held_out, "--ablation-n", "16", "--eval-every", str(eval_every), *cuda_options()]
     run(*args, *(["--resume"] if (out / "checkpoint").exists() else []))
     log(work, f"train-{name}", t0, steps=steps)
     return out
@@ -326,15 +325,15 @@ def main() -> None:
     s4 = train_stage(work, "stage4", str(s3), mix, 20 if quick else args.stage4_steps, 8, 5e-4, held_out)
     # stage 5: after stage 4 the model scored about what it scored on its own training screens
     # (click-button 63%, click-test-2 50% on seeds it was trained on): too few passes, not too
-    # few screens. So: 254k samples, four times stages 0-4 together, which a CUDA device gives in
-    # 8 minutes (~550 samples/s, bound by the batch workers; ~6 h on this 2-core CPU), on the
+    # few screens. So: 254k samples (stages 0-4 together: 104k), which a CUDA device gives in
+    # 8 minutes (~550 samples/s with 13 batch workers; ~6 h on this 2-core CPU), on the
     # measured tasks' rows plus 1,500 more screens of the three weakest, twice over. The shipped
     # run started from stage 4's float16 copy (agent/qwen/default_model at that commit).
     hardest = demonstrations(work, "hardest", 4 if quick else HARDEST_SEEDS, HARDEST_SEED_START, HARDEST)
     train_slice = thin(work, train_data, "miniwob-train-slice", *TRAIN_SLICE)
     mix = [required, hardest, hardest, train_slice]
     steps5 = 20 if quick else args.stage5_steps
-    s5 = train_stage(work, "stage5", str(s4), mix, steps5, 64, 5e-4, held_out, cuda_options(), eval_every=1000)
+    s5 = train_stage(work, "stage5", str(s4), mix, steps5, 64, 5e-4, held_out, eval_every=1000)
     scores = evaluate(work, s5, 3 if quick else 50)
     log(work, "done", time.time(), **scores)
     if args.ship:
