@@ -333,3 +333,17 @@ def test_aux_grounding_targets_mark_the_merged_token_under_the_click() -> None:
     assert targets[hot[0], 1:].tolist() == pytest.approx([2 * 150 / 168 - 1, 2 * 40 / 224 - 1])
     with pytest.raises(ValueError, match="3 images but image_grid_thw lists 2"):
         token_targets(rows, grids[:2], merge=2)
+
+
+def test_tf32_is_on_for_the_steps_only() -> None:
+    import torch
+
+    from agent.train.trainer import tf32
+
+    before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    with pytest.raises(RuntimeError), tf32(True):
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+        raise RuntimeError("a run killed mid-step")
+    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == before
+    with tf32(False):
+        assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == before

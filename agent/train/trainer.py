@@ -13,13 +13,14 @@ must not import tasks/; the image-ablation check, which needs only a model and a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import random
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -206,6 +207,23 @@ def _batch_stream(batches: MicroBatches, workers: int, pin: bool) -> Any:
         multiprocessing_context="fork",
     )
     return iter(loader)
+
+
+@contextlib.contextmanager
+def tf32(enabled: bool) -> Iterator[None]:
+    """TF32 matrix products (float32 weights and optimizer state) for a run's steps only: the flags
+    are process-wide, and a caller's own float32 work after ``train()`` must not inherit them."""
+    if not enabled:
+        yield
+        return
+    import torch
+
+    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -532,9 +550,6 @@ def train(
     workers = config.workers if config.workers is not None else (8 if device.startswith("cuda") else 0)
     model.config.use_cache = False
     model.train()
-    if device.startswith("cuda") and dtype == torch.float32:
-        torch.backends.cuda.matmul.allow_tf32 = True  # float32 weights and optimizer, TF32 matrix products
-        torch.backends.cudnn.allow_tf32 = True
     aux = None
     if config.aux_grounding > 0:
         from agent.train.aux_grounding import AuxGrounding
@@ -660,7 +675,7 @@ def train(
         count=max(0, remaining), position_frame=position_frame, aux_merge=aux.merge if aux is not None else None,
     )  # fmt: skip
     stream = _batch_stream(batches, workers, pin=device.startswith("cuda"))
-    with progress:
+    with progress, tf32(device.startswith("cuda") and dtype == torch.float32):
         bar = progress.add_task("train", total=total_steps, completed=state["step"], loss="—", rate="—")
         while state["step"] < total_steps:
             if total_micro is not None and state["micro_batches"] >= total_micro:
