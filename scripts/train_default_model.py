@@ -218,22 +218,26 @@ def stage_seconds(stage: Path) -> float:
     return float(train[-1]["elapsed_s"]) if train else 0.0
 
 
-def model_card(work: Path, stages: list[Path], on_gpu: list[Path]) -> str:
+def model_card(work: Path, stages: list[Path]) -> str:
     """README.md shipped beside the weights of ``stages[-1]``: what the model is, how it was made
-    (the training time of every stage in ``stages``; those in ``on_gpu`` ran on a CUDA device), how
+    (the training time of every stage in ``stages``, on the CPU or the GPU its settings name), how
     it scores."""
     entries = [json.loads(line) for line in (work / "recipe_log.jsonl").read_text().splitlines() if line.strip()]
     evals = {e["stage"].removeprefix("eval-"): e["tasks"] for e in entries if e["stage"].startswith("eval-")}
+    ran = {stage: json.loads((stage / "train_settings.json").read_text()) for stage in stages}
+    on_gpu = [stage for stage in stages if str(ran[stage]["device"]).startswith("cuda")]
     cpu_s = sum(stage_seconds(stage) for stage in stages if stage not in on_gpu)
     gpu_s = sum(stage_seconds(stage) for stage in on_gpu)
+    gpus = sorted({str(ran[stage].get("device_name") or "GPU") for stage in on_gpu})
     gpu_names = ", ".join(stage.name for stage in on_gpu)
-    settings = json.loads((stages[-1] / "train_settings.json").read_text())
+    settings = ran[stages[-1]]
     lines = [
         "# pixelpilot default model",
         "",
         f"A {settings['parameters'] / 1e6:.2f}M-parameter Qwen2VLForConditionalGeneration (text 256 x 4 layers, "
-        "vision 4 blocks x 128, M-RoPE base 10) with its own 537-token tokenizer, trained from scratch (on a "
-        "2-core CPU, then one GPU). Dialect `qwen2-vl`; input 168x224 (MiniWoB at scale 1); the second image "
+        "vision 4 blocks x 128, M-RoPE base 10) with its own 537-token tokenizer, trained from scratch"
+        + (" (on a 2-core CPU, then one GPU). " if on_gpu else " on a 2-core CPU. ")
+        + "Dialect `qwen2-vl`; input 168x224 (MiniWoB at scale 1); the second image "
         "frame carries patch coordinates (`position_frame`), so it runs in the local backend only.",
         "",
         "Data: synthetic screens where only the pixels say where to click (agent/train/synthetic.py, seed 0), "
@@ -242,7 +246,7 @@ def model_card(work: Path, stages: list[Path], on_gpu: list[Path]) -> str:
         f"{REQUIRED_SEED_START}..{REQUIRED_SEED_START + REQUIRED_SEEDS - 1}), then more of the three weakest "
         f"({', '.join(HARDEST)}; seeds {HARDEST_SEED_START}..{HARDEST_SEED_START + HARDEST_SEEDS - 1}). "
         f"Training: {cpu_s / 3600:.2f} hours of optimizer steps on a 2-core CPU"
-        + (f", and {gpu_s / 60:.1f} minutes on one NVIDIA H200 ({gpu_names}). " if on_gpu else ". ")
+        + (f", and {gpu_s / 60:.1f} minutes on one {' / '.join(gpus)} ({gpu_names}). " if on_gpu else ". ")
         + "Recipe: `scripts/train_default_model.py` (regenerates "
         "the demonstrations, the datasets and this checkpoint).",
         "",
@@ -261,7 +265,7 @@ def model_card(work: Path, stages: list[Path], on_gpu: list[Path]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ship(work: Path, stages: list[Path], on_gpu: list[Path]) -> None:
+def ship(work: Path, stages: list[Path]) -> None:
     """Copy the last stage's model into the package as float16 safetensors (half the size; the local
     backend loads it in float32 on a CPU) with its model card."""
     import torch
@@ -277,7 +281,7 @@ def ship(work: Path, stages: list[Path], on_gpu: list[Path]) -> None:
     meta = json.loads((model / "pixelpilot.json").read_text())
     meta |= {"max_new_tokens": MAX_NEW_TOKENS, "max_repairs": MAX_REPAIRS}  # as evaluated
     (SHIP_DIR / "pixelpilot.json").write_text(json.dumps(meta, indent=2))
-    (SHIP_DIR / "README.md").write_text(model_card(work, stages, on_gpu))
+    (SHIP_DIR / "README.md").write_text(model_card(work, stages))
     print(f"shipped to {SHIP_DIR}")
 
 
@@ -337,7 +341,7 @@ def main() -> None:
     scores = evaluate(work, s5, 3 if quick else 50)
     log(work, "done", time.time(), **scores)
     if args.ship:
-        ship(work, [s0, s1, s2, s3, s4, s5], on_gpu=[s5])
+        ship(work, [s0, s1, s2, s3, s4, s5])
 
 
 if __name__ == "__main__":

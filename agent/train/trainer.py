@@ -598,6 +598,7 @@ def train(
         "lr": lr,
         "batch_size": batch_size,
         "device": device,
+        "device_name": torch.cuda.get_device_name(device) if device.startswith("cuda") else None,
         "dtype": str(dtype).removeprefix("torch."),
         "gradient_checkpointing": use_gc,
         "workers": workers,
