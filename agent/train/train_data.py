@@ -41,12 +41,16 @@ class ParquetRows(Sequence[dict[str, Any]]):
     a dependency a machine that only trains does not otherwise need.
     """
 
-    def __init__(self, files: Sequence[Path]) -> None:
+    def __init__(self, tables: Sequence[Any]) -> None:
         import pyarrow as pa
+
+        self.table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
+
+    @classmethod
+    def read(cls, files: Sequence[Path]) -> ParquetRows:
         import pyarrow.parquet as pq
 
-        tables = [pq.read_table(str(f), memory_map=True) for f in files]
-        self.table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
+        return cls([pq.read_table(str(f), memory_map=True) for f in files])
 
     def __len__(self) -> int:
         return self.table.num_rows
@@ -66,7 +70,7 @@ def load_rows(folders: Sequence[Path], dialect: str) -> tuple[ParquetRows, Datas
     """
     if not folders:
         raise DataError("no training data: pass --data DIR (a folder written by `pixelpilot dataset build`)")
-    files_all: list[Path] = []
+    parts: list[ParquetRows] = []
     infos: list[DatasetInfo] = []
     first: DatasetInfo | None = None
     for folder in folders:
@@ -92,15 +96,15 @@ def load_rows(folders: Sequence[Path], dialect: str) -> tuple[ParquetRows, Datas
         if not files:
             raise DataError(f"{folder}: no rows (data/*.parquet is missing)")
         try:
-            rows = ParquetRows(files)
+            rows = ParquetRows.read(files)
         except (OSError, ValueError) as exc:  # pyarrow.lib.ArrowInvalid is a ValueError
             raise DataError(f"{folder}: unreadable parquet ({' '.join(str(exc).split())[:200]})") from None
         if len(rows) == 0:
             raise DataError(f"{folder}: no rows (the parquet files are empty)")
-        files_all.extend(files)
+        parts.append(rows)
     assert first is not None
     sources = list(dict.fromkeys(src for info in infos for src in info.sources))
-    return ParquetRows(files_all), first.model_copy(update={"sources": sources})
+    return ParquetRows([part.table for part in parts]), first.model_copy(update={"sources": sources})
 
 
 def row_images(row: dict[str, Any]) -> list[Image.Image]:

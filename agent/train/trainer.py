@@ -183,7 +183,6 @@ class MicroBatches:
         indices = batch_rows(len(self.data), self.batch_size, self.seed, self.start + k)
         rows = [self.data[i] for i in indices]
         batch = collate(self.processor, rows, self.info, position_frame=self.position_frame)
-        batch["rows"] = len(rows)
         if self.aux_merge is not None:
             from agent.train.aux_grounding import token_targets
 
@@ -691,8 +690,8 @@ def train(
                 if total_micro is not None and state["micro_batches"] >= total_micro:
                     break
                 batch = next(stream)
-                n_rows = batch.pop("rows")
                 aux_targets = batch.pop("aux_targets", None)
+                samples += len(batch["input_ids"])
                 batch = to_device(batch, device, dtype)
                 loss = model(**batch).loss
                 losses.append(float(loss.detach()))
@@ -701,7 +700,6 @@ def train(
                     aux_losses.append(float(extra.detach()))
                     loss = loss + config.aux_grounding * extra
                 (loss / config.grad_accum).backward()
-                samples += n_rows
                 state["micro_batches"] += 1
             if len(losses) < config.grad_accum:  # the last, partial accumulation: rescale to a mean
                 for p in params:
