@@ -24,30 +24,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-#: What a snapshot holds besides the weights: enough to load it as a model folder.
-MODEL_FILES = (
-    "config.json",
-    "generation_config.json",
-    "processor_config.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "chat_template.jinja",
-    "pixelpilot.json",
-)
+from train_default_model import float16_copy  # noqa: E402  (scripts/ is sys.path[0] when run as a script)
 
 
 def export(model_dir: Path, export_dir: Path, name: str) -> None:
-    """model_dir's weights in float16 plus its config files, as one tar (the way back takes few files)."""
-    from safetensors.torch import load_file, save_file
-
+    """model_dir as a float16 model folder (float16_copy), in one tar: the way back takes few files."""
     staging = export_dir / f".{name}"
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    weights = load_file(model_dir / "model.safetensors")
-    save_file({k: v.half().contiguous() for k, v in weights.items()}, staging / "model.safetensors", {"format": "pt"})
-    for file in MODEL_FILES:
-        if (model_dir / file).exists():
-            shutil.copy(model_dir / file, staging / file)
+    float16_copy(model_dir, staging)
     tmp = export_dir / f".{name}.tar"
     with tarfile.open(tmp, "w") as tar:
         tar.add(staging, arcname=name)

@@ -265,19 +265,28 @@ def model_card(work: Path, stages: list[Path]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ship(work: Path, stages: list[Path]) -> None:
-    """Copy the last stage's model into the package as float16 safetensors (half the size; the local
-    backend loads it in float32 on a CPU) with its model card."""
+#: What a run or checkpoint folder holds besides the model: training state, logs, reports.
+NOT_MODEL = ("checkpoint", "eval", "*.jsonl", "*.png", "*.html", "*.pt", "trainer_state.json")
+
+
+def float16_copy(model: Path, dest: Path) -> None:
+    """``model`` (a run's or checkpoint's folder) as a model folder at ``dest``: its config,
+    processor and settings files and float16 safetensors (half the size; the local backend loads
+    them in float32 on a CPU), without the training state."""
     import torch
     from safetensors.torch import load_file, save_file
 
+    shutil.copytree(model, dest, ignore=shutil.ignore_patterns(*NOT_MODEL, "model.safetensors"))
+    weights = {k: v.to(torch.float16).contiguous() for k, v in load_file(model / "model.safetensors").items()}
+    save_file(weights, dest / "model.safetensors", metadata={"format": "pt"})
+
+
+def ship(work: Path, stages: list[Path]) -> None:
+    """Copy the last stage's model into the package (float16_copy) with its model card."""
     model = stages[-1]
     if SHIP_DIR.exists():
         shutil.rmtree(SHIP_DIR)
-    keep = shutil.ignore_patterns("checkpoint", "eval", "*.jsonl", "*.png", "*.html", "model.safetensors")
-    shutil.copytree(model, SHIP_DIR, ignore=keep)
-    weights = {k: v.to(torch.float16) for k, v in load_file(model / "model.safetensors").items()}
-    save_file(weights, SHIP_DIR / "model.safetensors", metadata={"format": "pt"})
+    float16_copy(model, SHIP_DIR)
     meta = json.loads((model / "pixelpilot.json").read_text())
     meta |= {"max_new_tokens": MAX_NEW_TOKENS, "max_repairs": MAX_REPAIRS}  # as evaluated
     (SHIP_DIR / "pixelpilot.json").write_text(json.dumps(meta, indent=2))
