@@ -274,7 +274,7 @@ def viewer_routes(catalog: Catalog) -> list[Route]:
             return json_error("refused: that path leads outside the episode's bundle", 403)
         if not path.is_file():
             return json_error("no such file in this bundle", 404)
-        return FileResponse(path, headers={"cache-control": "private, max-age=3600"})
+        return FileResponse(path)  # no-store, like every response (server.SECURITY_HEADERS)
 
     return [
         Route("/", static_file("view.html")),
@@ -307,7 +307,7 @@ def view(
             f"[yellow]warning:[/] serving on {host}: anyone who can reach it and has the token can read the bundles"
         )
     try:
-        web = WebServer(viewer_routes(catalog), host=host, port=port).start()
+        web = WebServer(viewer_routes(catalog), host=host, port=port, read_only=True).start()
     except OSError as exc:
         fail(f"cannot serve on {host}:{port}: {exc.strerror or exc}")
     entries = list(catalog.entries.values())

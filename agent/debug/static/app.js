@@ -4,7 +4,17 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const token = new URLSearchParams(location.search).get("token") || "";
+// The server puts the session's token in the page; the ?token= the page was opened with leaves the
+// address bar (history, screen shares) at once. State changes send the token as a header, which a
+// page of another origin cannot make the browser send; images and events go by the per-port cookie.
+const token = document.querySelector('meta[name="pixelpilot-token"]').content;
+(() => {
+  const query = new URLSearchParams(location.search);
+  if (!query.has("token")) return;
+  query.delete("token");
+  const rest = query.toString();
+  history.replaceState(history.state, "", location.pathname + (rest ? "?" + rest : "") + location.hash);
+})();
 const headers = { "content-type": "application/json", "x-pixelpilot-token": token };
 let state = null;
 let shownShot = null;
@@ -216,7 +226,7 @@ document.addEventListener("keydown", (e) => {
 
 // ---------------------------------------------------------------- live updates
 function connect() {
-  const es = new EventSource("/api/events?token=" + encodeURIComponent(token));
+  const es = new EventSource("/api/events");
   es.onmessage = (e) => render(JSON.parse(e.data));
   es.onerror = () => { $("status").textContent = "reconnecting"; };
 }
