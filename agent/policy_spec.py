@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.policy import Policy
@@ -17,6 +18,26 @@ from agent.qwen.resize import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS
 
 #: Where the embedded default model lives (``--model default``).
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "qwen" / "default_model"
+
+
+#: Settings that change what the model sees; overriding a trained folder's value earns a warning.
+_TRAINED_INPUTS = ("min_pixels", "max_pixels")
+_warned: set[tuple[str, str, object]] = set()
+
+
+def _warn_once(folder: Path, setting: str, given: object, trained: object) -> None:
+    """Say once per process that an explicit option departs from what the model was trained at."""
+    key = (str(folder), setting, given)
+    if key in _warned:
+        return
+    _warned.add(key)
+    logger.warning(
+        "{} was trained with {}={}; using {} as asked (expect lower accuracy)",
+        folder.name if folder != DEFAULT_MODEL_DIR else "the default model",
+        setting.replace("_", "-"),
+        trained,
+        given,
+    )
 
 
 class PolicySpecError(ValueError):
@@ -67,7 +88,7 @@ class PolicySpec(BaseModel):
         (unless changed)."""
         if self.kind != "qwen" or not self.model:
             return self
-        from agent.train.format import read_model_meta
+        from agent.train.format import ModelMetaError, read_model_meta
 
         model = self.model
         if model == "default":
@@ -78,7 +99,10 @@ class PolicySpec(BaseModel):
                     "scripts/train_default_model.py; see docs/TRAINING.md)"
                 )
         folder = Path(model)
-        meta = read_model_meta(folder) if folder.is_dir() else None
+        try:
+            meta = read_model_meta(folder) if folder.is_dir() else None
+        except ModelMetaError as exc:
+            raise PolicySpecError(str(exc)) from None
         if meta is None:
             return self.model_copy(update={"model": model})
         defaults = PolicySpec.model_fields
@@ -94,8 +118,13 @@ class PolicySpec(BaseModel):
             ("max_new_tokens", "max_new_tokens"),
             ("max_repairs", "max_repairs"),
         ):
-            if getattr(self, mine) == defaults[mine].default and getattr(meta, theirs) is not None:
-                update[mine] = getattr(meta, theirs)
+            trained = getattr(meta, theirs)
+            if trained is None:
+                continue
+            if getattr(self, mine) == defaults[mine].default:
+                update[mine] = trained
+            elif mine in _TRAINED_INPUTS and getattr(self, mine) != trained:
+                _warn_once(folder, mine, getattr(self, mine), trained)
         return self.model_copy(update=update)
 
     def resolved_dialect(self) -> str | None:

@@ -45,11 +45,11 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from loguru import logger
 from machine_info import cpuinfo_field  # benchmarks/ is on sys.path when run as a script
 from PIL import Image
 
 from agent.episode import EpisodeSpec, read_bundle
+from agent.logs import enable_logging
 from agent.loop import Agent, AgentConfig
 from agent.scripted import ScriptedPolicy
 from env.android.env import AndroidConfig, AndroidEnv
@@ -634,8 +634,7 @@ def main() -> None:
     parser.add_argument("--md", type=Path, help="also write the markdown section to this file")
     parser.add_argument("--json", type=Path, help="also write the raw figures as JSON")
     args = parser.parse_args()
-    logger.remove()
-    logger.add(sys.stderr, level="WARNING")
+    enable_logging("WARNING")
     if shutil.which("adb") is None:
         sys.exit("adb is not installed (Debian: apt-get install adb)")
     skip = set(filter(None, args.skip.split(",")))

@@ -373,10 +373,9 @@ class GymRunner:
 
 def serve(variant: str, tmp: Path) -> None:
     """A child: answer JSON request lines on stdin with JSON lines on the saved stdout."""
-    from loguru import logger
+    from agent.logs import enable_logging
 
-    logger.remove()
-    logger.add(sys.stderr, level="WARNING")
+    enable_logging("WARNING")
     out = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # whatever a library prints must not break the protocol
     sys.stdout = sys.stderr
@@ -606,14 +605,13 @@ def compare(peers: dict[str, Peer], rounds: int, episodes: int, slow_episodes: i
 
 # --------------------------------------------------------------------------- scaling with the runner
 def scaling(workers: list[int], episodes: int, tmp: Path) -> list[dict[str, Any]]:
-    from loguru import logger
 
+    from agent.logs import enable_logging
     from agent.policy_spec import PolicySpec
     from tasks.bench.miniwob.suite import MiniWobSuite
     from tasks.bench.runner import RunOptions, execute, plan_run
 
-    logger.remove()
-    logger.add(sys.stderr, level="WARNING")
+    enable_logging("WARNING")
     rows = []
     for w in workers:
         out = tmp / f"scaling-w{w}"

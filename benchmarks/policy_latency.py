@@ -825,10 +825,9 @@ def main(argv: list[str] | None = None) -> int:
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-    from loguru import logger
+    from agent.logs import enable_logging
 
-    logger.remove()
-    logger.add(sys.stderr, level="WARNING")
+    enable_logging("WARNING")
 
     info = machine()
     results: dict[str, Any] = {"machine": info, "args": {k: str(v) for k, v in vars(args).items()}}

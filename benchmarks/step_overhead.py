@@ -40,10 +40,10 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from loguru import logger
 from machine_info import cpuinfo_field  # benchmarks/ is on sys.path when run as a script
 
 from agent.episode import EpisodeSpec, read_bundle
+from agent.logs import enable_logging
 from agent.loop import Agent, AgentConfig
 from agent.scripted import ScriptedPolicy
 from env.browser.env import BrowserConfig, BrowserEnv
@@ -556,8 +556,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the raw figures as JSON")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    logger.remove()
-    logger.add(sys.stderr, level="WARNING")
+    enable_logging("WARNING")
 
     if args.child:
         kind, *rest = args.child

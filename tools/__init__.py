@@ -1,5 +1,7 @@
 """pixelpilot's action space: typed tools, their JSON schemas, and validation. No I/O."""
 
+from loguru import logger as _logger
+
 from tools.actions import (
     ALL_ACTIONS,
     TERMINAL_ACTIONS,
@@ -50,3 +52,6 @@ __all__ = [
     "Wait",
     "validate_action",
 ]
+
+# A library keeps quiet until its application asks (agent/logs.py: enable_logging).
+_logger.disable(__name__)

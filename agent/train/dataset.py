@@ -29,6 +29,7 @@ from agent.qwen.dialects.base import Dialect, ParseError
 from agent.qwen.prompt import PROMPT_VERSION, PromptConfig, build_request, geometry_for
 from agent.qwen.resize import ResizeGeometry
 from agent.train.format import DATA_DIR, INFO_FILE, DatasetInfo, card
+from agent.train.provenance import describe_bundles
 from tools import REGISTRY, ActionBase, ToolValidationError
 
 
@@ -51,6 +52,16 @@ def find_bundles(paths: list[Path]) -> list[Path]:
     if not found:
         raise DatasetError(f"no episode bundles under {', '.join(map(str, paths))}")
     return list(dict.fromkeys(found))
+
+
+def _portable_label(bundle: Path, roots: list[Path]) -> str:
+    """``bundle`` relative to the first given folder that holds it, under that folder's name."""
+    for root in roots:
+        if bundle == root:
+            return root.name
+        if bundle.is_relative_to(root):
+            return f"{root.name}/{bundle.relative_to(root).as_posix()}"
+    return bundle.name
 
 
 def decode_check(
@@ -88,8 +99,16 @@ def unit_px(dialect: Dialect, g: ResizeGeometry) -> tuple[float, float]:
 
 
 def examples_from_bundle(
-    bundle: Path, dialect: Dialect, prompt: PromptConfig, *, successful_only: bool, skipped: Counter[str]
+    bundle: Path,
+    dialect: Dialect,
+    prompt: PromptConfig,
+    *,
+    successful_only: bool,
+    skipped: Counter[str],
+    source: str | None = None,
 ) -> Iterator[dict[str, Any]]:
+    """The usable steps of ``bundle`` as rows; ``source`` is how rows name the bundle (a path
+    relative to the folder the user gave, so a dataset names no machine's absolute paths)."""
     from agent.qwen.backends.base import SamplingConfig
 
     try:
@@ -147,7 +166,7 @@ def examples_from_bundle(
                     "resized_width": geometry.resized_width,
                     "resized_height": geometry.resized_height,
                     "intervened": bool(step.interventions),
-                    "source": str(bundle),
+                    "source": source or bundle.name,
                 }
         elif step.action is None and not step.error:
             skipped["skipped or stopped step"] += 1
@@ -211,8 +230,13 @@ def build_dataset(
     seen: set[str] = set()
     rows: list[dict[str, Any]] = []
     envs: set[str] = set()
+    used: list[tuple[Path, str]] = []  # bundles that gave rows, for the portable provenance
     for bundle in bundles:
-        for row in examples_from_bundle(bundle, d, prompt, successful_only=successful_only, skipped=skipped):
+        label = _portable_label(bundle, paths)
+        rows_before = len(rows)
+        for row in examples_from_bundle(
+            bundle, d, prompt, successful_only=successful_only, skipped=skipped, source=label
+        ):
             digest = hashlib.sha256(
                 b"".join(im["bytes"] for im in row["images"]) + row["messages"].encode() + row["target"].encode()
             ).hexdigest()
@@ -222,6 +246,8 @@ def build_dataset(
             seen.add(digest)
             envs.add(row["env"])
             rows.append(row)
+        if len(rows) > rows_before:
+            used.append((bundle, rows[-1]["task"]))
     if not rows:
         reasons = ", ".join(f"{k}: {v}" for k, v in skipped.items()) or "no steps"
         raise DatasetError(f"no usable steps in {len(bundles)} bundle(s) ({reasons})")
@@ -234,7 +260,7 @@ def build_dataset(
         rows=len(rows),
         episodes=len({r["episode"] for r in rows}),
         tasks=dict(Counter(r["task"] for r in rows)),
-        sources=[str(p) for p in paths],
+        sources=describe_bundles(used),
         skipped=dict(skipped),
     )
 

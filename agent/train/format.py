@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 FORMAT_VERSION = 1
 INFO_FILE = "dataset.json"
@@ -73,18 +73,25 @@ MODEL_META = "pixelpilot.json"
 
 
 class ModelMeta(BaseModel):
-    """pixelpilot.json in a trained model's folder: how the policy must prompt it (as in training)."""
+    """pixelpilot.json in a trained model's folder: how the policy must prompt it (as in training).
 
-    model_config = ConfigDict(extra="ignore")
+    Unknown settings are an error, not ignored: a folder that asks for something this version does
+    not know how to apply would otherwise be prompted unlike its training, silently."""
+
+    model_config = ConfigDict(extra="forbid")
 
     dialect: str
-    min_pixels: int
-    max_pixels: int
-    history_actions: int
-    history_images: int = 0
+    min_pixels: int = Field(ge=1)
+    max_pixels: int = Field(
+        ge=1, description="the pixel budget the model was trained at (agent/train/provenance.py), applied by default"
+    )
+    history_actions: int = Field(ge=0)
+    history_images: int = Field(0, ge=0)
     system_prompt: str | None = None
     prompt_version: str = ""
-    trained_on: list[str] = Field(default_factory=list)
+    trained_on: list[str] = Field(
+        default_factory=list, description="portable provenance: suite, task, seed ranges and counts"
+    )
     #: the second image frame carries patch coordinates (agent/qwen/position_frame.py)
     position_frame: bool = False
     #: decoding settings the model was evaluated with; applied where the user left the defaults
@@ -92,12 +99,14 @@ class ModelMeta(BaseModel):
     max_repairs: int | None = None
 
     @classmethod
-    def of(cls, info: DatasetInfo, *, position_frame: bool = False) -> ModelMeta:
+    def of(cls, info: DatasetInfo, *, position_frame: bool = False, max_pixels: int | None = None) -> ModelMeta:
+        """The folder's settings for a model trained on ``info``'s data; ``max_pixels`` is the budget
+        the rows were actually seen at (trained_pixel_budget), when known."""
         return cls(
             position_frame=position_frame,
             dialect=info.dialect,
             min_pixels=info.min_pixels,
-            max_pixels=info.max_pixels,
+            max_pixels=max_pixels or info.max_pixels,
             history_actions=info.history_actions,
             history_images=info.history_images,
             system_prompt=info.system_prompt,
@@ -106,9 +115,29 @@ class ModelMeta(BaseModel):
         )
 
 
+class ModelMetaError(ValueError):
+    """A model folder's pixelpilot.json cannot be read or names settings this version does not know."""
+
+
 def read_model_meta(folder: Path) -> ModelMeta | None:
+    """The folder's pixelpilot.json, None when it has none; ModelMetaError (one line) when it is bad."""
     path = folder / MODEL_META
-    return ModelMeta.model_validate_json(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        return ModelMeta.model_validate_json(path.read_text())
+    except OSError as exc:
+        raise ModelMetaError(f"{path}: unreadable ({exc.strerror or exc})") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "file"
+        if first["type"] == "extra_forbidden":
+            why = f"unknown setting {where!r}"
+        elif first["type"] == "json_invalid":
+            why = f"not valid JSON ({first['msg']})"
+        else:
+            why = f"{where}: {first['msg']}"
+        raise ModelMetaError(f"{path}: {why}") from None
 
 
 def data_files(folder: Path) -> list[Path]:

@@ -28,6 +28,7 @@ from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.train.format import MODEL_META, DatasetInfo, ModelMeta, read_info
+from agent.train.provenance import trained_pixel_budget
 from agent.train.train_base import (
     SCRATCH_BASES,
     BaseModelError,
@@ -458,6 +459,26 @@ def ablation_check(model_dir: Path | str, data_dir: Path | str, n: int = 32) -> 
 # --------------------------------------------------------------------------- the run
 
 
+def _trained_budget(data: Any, info: DatasetInfo) -> int:
+    """The pixel budget the rows were seen at (agent/train/provenance.py), for pixelpilot.json."""
+    table = data.table
+    columns = [table.column(name).to_pylist() for name in ("width", "height", "resized_width", "resized_height")]
+    return trained_pixel_budget(zip(*columns, strict=True), cap=info.max_pixels)
+
+
+def _portable(settings: dict[str, Any]) -> dict[str, Any]:
+    """Settings as a model folder may carry them anywhere: folders by name, not by this machine's path."""
+
+    def name(value: Any) -> Any:
+        if isinstance(value, list):
+            return [name(v) for v in value]
+        if isinstance(value, str) and Path(value).is_absolute():
+            return Path(value).name
+        return value
+
+    return {key: name(value) for key, value in settings.items()}
+
+
 def _prepare_out(config: TrainConfig) -> dict[str, Any] | None:
     """The trainer state to resume from, or None for a fresh run; refuses to overwrite a run."""
     out = config.out
@@ -508,7 +529,7 @@ def train(
         if config.position_frame is not None
         else config.base in SCRATCH_BASES or model_uses_position_frame(config.base)
     )
-    meta = ModelMeta.of(info, position_frame=position_frame)
+    meta = ModelMeta.of(info, position_frame=position_frame, max_pixels=_trained_budget(data, info))
 
     import torch
     import transformers
@@ -593,7 +614,7 @@ def train(
 
     total, trainable = count_parameters(model)
     settings = {
-        **config.model_dump(mode="json"),
+        **_portable(config.model_dump(mode="json")),
         "lr": lr,
         "batch_size": batch_size,
         "device": device,

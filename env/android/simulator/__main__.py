@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--parent-pid", type=int, default=None, help="exit when this process exits")
     parser.add_argument("--log-level", default="WARNING", help="stderr log level (default WARNING)")
     args = parser.parse_args(argv)
+    logger.enable("env")  # the package is quiet as a library; this program is an application
     logger.remove()
     logger.add(sys.stderr, level=args.log_level.upper())
     try:
