@@ -7,12 +7,22 @@ capture / model / execute time) so nothing has to re-read the bundle.
 
 from __future__ import annotations
 
+import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from agent.episode import EpisodeSpec, StepRecord
 from agent.loop import Agent
-from tasks.bench.core import Unit, UnitResult
+from tasks.bench.core import SuiteError, Unit, UnitResult
+from tasks.bench.results import HeldLock, LockBusy
+
+#: the lock file a unit's writer holds in its bundle folder (left in place: see HeldLock.release)
+BUNDLE_LOCK = ".writer.lock"
+#: how long a unit waits for an earlier writer of its bundle to end (a dying runner's worker ends
+#: within a fraction of a second; this is for a writer that is not ending at all)
+BUNDLE_WAIT_S = 60.0
 
 
 class StepTotals:
@@ -83,3 +93,32 @@ def run_live_episode(
 def bundle_dir(run_root: Path, unit: Unit) -> Path:
     """Where a unit's episode bundle goes: stable, so a resumed run overwrites a killed attempt."""
     return run_root / "episodes" / unit.task / f"seed-{unit.seed}"
+
+
+@contextmanager
+def claim_bundle(run_root: Path, unit: Unit, *, wait_s: float = BUNDLE_WAIT_S) -> Iterator[Path]:
+    """The unit's bundle folder, locked for this process for the block's life and emptied of any
+    earlier attempt's files.
+
+    The lock is taken before anything is removed: a process still writing the folder (a killed
+    runner's worker that has not ended yet) keeps it, and this unit waits for it, up to ``wait_s``,
+    rather than have both write one bundle and leave a header from one run over the steps of
+    another. Past ``wait_s`` the unit fails with one line (it becomes a "crashed" result).
+    """
+    bundle = bundle_dir(run_root, unit)
+    bundle.mkdir(parents=True, exist_ok=True)
+    try:
+        lock = HeldLock.acquire(bundle / BUNDLE_LOCK, what=f"bundle {bundle}", wait_s=wait_s)
+    except LockBusy as exc:
+        raise SuiteError(f"{exc}; not sharing it (waited {wait_s:g}s)") from None
+    try:
+        for entry in bundle.iterdir():
+            if entry.name == BUNDLE_LOCK:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        yield bundle
+    finally:
+        lock.release()

@@ -5,13 +5,20 @@ process that owns the run, so a kill -9 loses at most the unit in flight; a line
 kill is skipped on reading. ``--resume`` reads it, skips every (task, seed) already there, and
 refuses to continue a run whose key differs: results of different models, dialects, resize
 settings, prompt or framework versions must never be averaged together.
+
+Two writers never share a folder: the runner holds an flock on ``.runner.lock`` in the run folder
+for its whole life (a second runner on it is refused), and a worker holds one on ``.writer.lock``
+in a unit's bundle folder while it writes it. flock, not a pid file: the kernel drops the lock the
+moment its holder dies, however it dies, so a dead runner's folder never needs cleaning up.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +30,7 @@ from tasks.bench.core import SuiteError, UnitResult
 
 RESULTS = "results.jsonl"
 MANIFEST = "run.json"
+RUN_LOCK = ".runner.lock"
 
 
 def framework_version() -> str:
@@ -38,6 +46,83 @@ def run_key(identity: dict[str, Any]) -> str:
     """A short stable hash of everything that makes results comparable."""
     blob = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class LockBusy(SuiteError):
+    """Another live process holds the lock; ``holder`` is its pid when it wrote one."""
+
+    def __init__(self, message: str, holder: int | None) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
+class HeldLock:
+    """An exclusive flock on a file, held until ``release()`` or until this process dies.
+
+    The descriptor is not inherited (close-on-exec), so a browser or driver started while it is held
+    cannot keep it alive after its holder is gone. The holder's pid is written into the file so that
+    whoever is refused can say by whom.
+    """
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self._fd: int | None = fd
+
+    @classmethod
+    def acquire(cls, path: Path, *, what: str, wait_s: float = 0.0, poll_s: float = 0.1) -> HeldLock:
+        """Take the lock, waiting up to ``wait_s`` for its holder to let go; LockBusy after that."""
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = _read_pid(fd)
+                    os.close(fd)
+                    by = f" (pid {holder})" if holder else ""
+                    raise LockBusy(f"{what} is in use by a live process{by}", holder) from None
+                time.sleep(poll_s)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return cls(path, fd)
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def release(self) -> None:
+        # the file stays: unlinking it would let a waiter lock an inode nobody else can find
+        if self._fd is not None:
+            os.close(self._fd)  # closing the only descriptor drops the flock
+            self._fd = None
+
+    def __del__(self) -> None:
+        self.release()
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        return int(os.pread(fd, 32, 0).decode().strip() or 0) or None
+    except (OSError, ValueError):
+        return None
+
+
+def lock_run(out: Path) -> HeldLock:
+    """Claim ``out`` for this runner for as long as the process lives (or the lock is released).
+
+    Refuses (SuiteError, one line) while another live runner holds it, with or without --resume:
+    two runners appending to one results.jsonl and writing the same bundles would corrupt both.
+    """
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        return HeldLock.acquire(out / RUN_LOCK, what=str(out))
+    except LockBusy as exc:
+        by = f" (pid {exc.holder})" if exc.holder else ""
+        raise SuiteError(f"{out} is in use by a live runner{by}; wait for it to end or use a new --out") from None
+    except OSError as exc:
+        raise SuiteError(f"cannot use --out {out}: {exc.strerror or exc}") from None
 
 
 class RunManifest(BaseModel):

@@ -7,15 +7,22 @@ it: Chromium, the Playwright driver) and a fresh worker takes its place; a worke
 costs only its unit. Either way the unit gets a result line ("killed" / "crashed") and the run
 goes on. Killing the parent itself loses at most the units in flight: ``--resume`` skips every
 unit already in results.jsonl.
+
+A worker never outlives its runner, however the runner dies (kill -9 included): it learns of the
+death from a parent-death signal (Linux), a watch on the runner's pid, or EOF on its pipe, and then
+kills every process under it and exits, so a ``--resume`` started at once meets no orphans.
 """
 
 from __future__ import annotations
 
+import ctypes
 import fnmatch
 import multiprocessing as mp
 import os
+import select
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections import deque
@@ -31,7 +38,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.policy_spec import PolicySpec
 from tasks.bench.core import Suite, SuiteError, Unit, UnitResult, Worker
-from tasks.bench.results import ResultsLog, completed_keys, identity_of, open_run, stamp
+from tasks.bench.results import HeldLock, ResultsLog, completed_keys, identity_of, lock_run, open_run, stamp
+
+#: how often a worker checks that its runner is alive. Where it can, it is told at once (a
+#: parent-death signal, a pidfd); this bounds how long a worker can miss that its runner is gone.
+PARENT_WATCH_INTERVAL_S = 0.2
+_PR_SET_PDEATHSIG = 1
 
 
 class RunOptions(BaseModel):
@@ -70,6 +82,8 @@ class Plan:
     todo: list[Unit]
     done: list[UnitResult]
     total: int
+    #: this runner's claim on ``options.out``, held for as long as the plan (or the process) lives
+    lock: HeldLock | None = None
 
 
 def select_tasks(suite: Suite, policy: PolicySpec, patterns: list[str]) -> list[str]:
@@ -101,6 +115,7 @@ def plan_run(suite: Suite, policy: PolicySpec, options: RunOptions, command: lis
     tasks = select_tasks(suite, policy, options.tasks)
     units = suite.units(tasks, options.seeds)
     identity = identity_of(suite.name, suite.settings(), policy.run_identity())
+    lock = lock_run(options.out)  # before reading anything: a live runner's folder is refused outright
     manifest = open_run(
         options.out,
         suite=suite.name,
@@ -116,7 +131,7 @@ def plan_run(suite: Suite, policy: PolicySpec, options: RunOptions, command: lis
     if options.limit is not None:
         todo = todo[: options.limit]
     done = [r for r in previous if r.run_key == manifest.run_key]
-    return Plan(suite, policy, options, manifest.run_key, todo, done, len(units))
+    return Plan(suite, policy, options, manifest.run_key, todo, done, len(units), lock)
 
 
 # --------------------------------------------------------------------------- worker processes
@@ -132,9 +147,17 @@ def run_unit(worker: Worker, unit: Unit, out: Path, suite: Suite) -> UnitResult:
 
 
 def _worker_main(
-    conn: Connection, index: int, suite: Suite, policy: PolicySpec, out: str, verbose: bool, threads: int = 0
+    conn: Connection,
+    index: int,
+    suite: Suite,
+    policy: PolicySpec,
+    out: str,
+    verbose: bool,
+    threads: int = 0,
+    parent_pid: int | None = None,
 ) -> None:
     """Runs in the worker process: open the worker once, then run units until told to stop."""
+    _end_with_parent(parent_pid if parent_pid is not None else os.getppid())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
     if threads:
         # N workers each running a local model must not each start one thread per core
@@ -163,19 +186,100 @@ def _worker_main(
             pass
 
 
-def kill_tree(pid: int) -> None:
-    """Kill a process and everything under it (Chromium, drivers, renderers)."""
+def _end_with_parent(parent_pid: int) -> None:
+    """Make this worker, and everything it started, end when the runner ``parent_pid`` ends.
+
+    A worker stuck in a hung unit never reads its pipe, so EOF alone would leave it (and its
+    Chromium) running until the unit gave up, and then writing into a bundle a resumed run owns.
+    Three ways in, one way out: the kernel's parent-death signal (SIGTERM, Linux), a thread that
+    watches the runner's pid (a pidfd where there is one, else a poll every
+    PARENT_WATCH_INTERVAL_S), and EOF on the pipe (the idle loop); the first two kill this
+    worker's process tree and exit at once, without running any cleanup that might write.
+    """
+    signal.signal(signal.SIGTERM, lambda *_: _end_worker_tree())
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        except (OSError, AttributeError):  # no prctl: the watch thread covers it
+            pass
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="runner-watch", daemon=True).start()
+
+
+def _watch_parent(parent_pid: int) -> None:
+    pidfd: int | None = None
+    try:
+        pidfd = os.pidfd_open(parent_pid)
+    except (AttributeError, OSError):  # old kernel or platform, or the runner is gone already
+        pass
+    while os.getppid() == parent_pid:  # reparented: the runner has died
+        if pidfd is not None:
+            readable, _, _ = select.select([pidfd], [], [], PARENT_WATCH_INTERVAL_S)
+            if readable:  # the runner exited; the reparenting the loop checks follows at once
+                os.close(pidfd)
+                pidfd = None
+        else:
+            time.sleep(PARENT_WATCH_INTERVAL_S)
+    _end_worker_tree()
+
+
+def _end_worker_tree() -> None:
+    """Kill every process under this worker (Chromium, the Playwright driver, adb or model helpers),
+    then exit without cleanup: a finally block here could still write into a bundle."""
+    try:
+        kill_tree(os.getpid(), include_root=False, wait_s=0)
+    finally:
+        os._exit(128 + signal.SIGTERM)
+
+
+def kill_tree(pid: int, *, include_root: bool = True, wait_s: float = 5.0) -> None:
+    """Kill a process and everything under it (Chromium, drivers, renderers).
+
+    Playwright starts Chromium in a session of its own and Chromium forks while we look, so each
+    process group led by a process of the tree is killed as a group too: that also takes a renderer
+    forked after the snapshot, or one whose parent died first and was reparented out of the tree.
+    """
     try:
         root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
+        procs = [root, *root.children(recursive=True)] if include_root else root.children(recursive=True)
     except psutil.NoSuchProcess:
         return
+    own_group = os.getpgrp()
+    groups: set[int] = set()
+    for p in procs:
+        try:
+            if os.getpgid(p.pid) == p.pid != own_group:
+                groups.add(p.pid)
+        except OSError:
+            pass
+    for group in groups:
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except OSError:
+            pass
     for p in procs:
         try:
             p.kill()
         except psutil.NoSuchProcess:
             pass
-    psutil.wait_procs(procs, timeout=5)
+    _wait_gone(procs, wait_s)
+
+
+def _wait_gone(procs: list[psutil.Process], timeout: float) -> None:
+    """Wait until each process is gone or a zombie (a killed process whose parent has not reaped it;
+    it runs nothing and holds no locks, and psutil.wait_procs would wait out its timeout on it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = []
+        for p in procs:
+            try:
+                if p.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(p)
+            except psutil.NoSuchProcess:
+                pass
+        if not alive or time.monotonic() >= deadline:
+            return
+        psutil.wait_procs(alive, timeout=min(0.05, max(0.0, deadline - time.monotonic())))
+        procs = alive
 
 
 @dataclass
@@ -206,7 +310,7 @@ class LocalPool:
         self._next_index += 1
         process = self.ctx.Process(
             target=_worker_main,
-            args=(child, index, self.suite, self.policy, str(self.out), self.verbose, self.threads),
+            args=(child, index, self.suite, self.policy, str(self.out), self.verbose, self.threads, os.getpid()),
             name=f"bench-worker-{index}",
             daemon=True,
         )

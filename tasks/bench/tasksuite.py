@@ -7,7 +7,6 @@ episode (task files are deterministic; models that sample are not).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from agent.scripted import ScriptedPolicy, ScriptError
 from env import Env, EnvError
 from tasks import ANDROID_DIR, EXAMPLES_DIR, Task, TaskFileError
 from tasks.bench.core import Suite, SuiteError, Unit, UnitResult, Worker
-from tasks.bench.episodes import bundle_dir, run_live_episode
+from tasks.bench.episodes import claim_bundle, run_live_episode
 
 
 class TaskFileSuite(Suite):
@@ -123,13 +122,10 @@ class _TaskFileWorker(Worker):
         spec = task.to_spec()
         if self.suite.max_steps:
             spec = spec.model_copy(update={"max_steps": self.suite.max_steps})
-        bundle = bundle_dir(out_dir, unit)
-        if bundle.exists():
-            shutil.rmtree(bundle)
-        bundle.parent.mkdir(parents=True, exist_ok=True)
         agent = Agent(self.env, policy, AgentConfig(write_report=self.suite.reports))
         try:
-            return run_live_episode(agent, spec, unit, bundle, suite=self.suite.name, run_root=out_dir)
+            with claim_bundle(out_dir, unit) as bundle:  # a killed attempt's files go; a live writer is waited for
+                return run_live_episode(agent, spec, unit, bundle, suite=self.suite.name, run_root=out_dir)
         finally:
             agent.close()
 

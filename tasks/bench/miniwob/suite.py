@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ from agent.policy_spec import PolicySpec
 from env import EnvError
 from env.browser import BrowserConfig
 from tasks.bench.core import Suite, SuiteError, Unit, UnitResult, Worker
-from tasks.bench.episodes import bundle_dir, run_live_episode
+from tasks.bench.episodes import claim_bundle, run_live_episode
 from tasks.bench.miniwob.env import MiniWobEnv, MiniWobMissing, task_names
 from tasks.bench.miniwob.oracle import SUPPORTED_TASKS, MiniWobOracle
 
@@ -112,10 +111,11 @@ class _MiniWobWorker(Worker):
             self.agent.hooks.append(oracle.hook())
 
     def run(self, unit: Unit, out_dir: Path) -> UnitResult:
-        bundle = bundle_dir(out_dir, unit)
-        if bundle.exists():
-            shutil.rmtree(bundle)  # a killed attempt's leftovers; the result of this run replaces it
-        bundle.parent.mkdir(parents=True, exist_ok=True)
+        # a killed attempt's leftovers go (the result of this run replaces them); a live writer is waited for
+        with claim_bundle(out_dir, unit) as bundle:
+            return self._run(unit, out_dir, bundle)
+
+    def _run(self, unit: Unit, out_dir: Path, bundle: Path) -> UnitResult:
         try:
             instruction = self.env.begin(unit.task, unit.seed)
         except EnvError as exc:
