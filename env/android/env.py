@@ -20,8 +20,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from env.android.keys import key_command
 from env.android.link import CommandTimeout, DeviceLink
 from env.android.screen import encode, parse_raw_screencap
-from env.android.text import ADB_KEYBOARD_IME, NEEDS_ADB_KEYBOARD, adb_keyboard_command, input_text_commands
-from env.android.uitree import UIElement, parse_hierarchy
+from env.android.text import (
+    ADB_KEYBOARD_IME,
+    NEEDS_ADB_KEYBOARD,
+    KeyPress,
+    TextRun,
+    UntypableCharacter,
+    adb_keyboard_command,
+    describe_char,
+    input_text_commands,
+    typing_plan,
+)
+from env.android.uitree import UIElement, focused_text_field, parse_hierarchy
 from env.base import ActionResult, Env, EnvError, Observation
 from env.geometry import ScreenGeometry
 from env.spec import Evaluation, ShellCheck, StartSpec, SuccessCheck, UiCheck
@@ -262,27 +272,102 @@ class AndroidEnv(Env):
         return None
 
     def focus_is_secret(self) -> bool:
-        focused = next((e for e in self._safe_tree() if e.focused), None)
+        focused = focused_text_field(self._safe_tree())
         return bool(focused and focused.password)
 
     def _type(self, action: Type) -> ActionResult:
-        focused = next((e for e in self._safe_tree() if e.focused), None)
-        secret = bool(focused and focused.password)
-        if action.clear and focused is not None and focused.text:
-            # works on every Android version (keycombination needs 13+): end of field, then delete each char
-            self.link.shell("input keyevent 123 " + " ".join(["67"] * len(focused.text)))
-        if action.text.isascii():
-            for command in input_text_commands(action.text):
-                rc, out = self.link.shell_rc(command)
-                if rc != 0:
-                    return ActionResult.failure(f"input text failed: {out.strip()[:200]}")
-        else:
-            if ADB_KEYBOARD_IME not in self.link.shell("ime list -s"):
-                return ActionResult.failure(NEEDS_ADB_KEYBOARD)
-            self.link.shell(adb_keyboard_command(action.text))
+        """Deliver every character of ``action.text`` into the focused text field, or say which one could not be.
+
+        Text runs go through ``input text`` (ASCII) or the ADB Keyboard IME (anything else); a newline is
+        KEYCODE_ENTER and a tab KEYCODE_TAB, pressed between the runs around them. What a key does is the
+        field's business: a multiline field inserts it; a single-line field runs its Enter action (next field,
+        submit) and moves the focus on Tab. The rest of the text goes to whichever text field has the focus
+        after the key, as from a hardware keyboard; if none has, the step stops there with an error naming
+        the key. The untyped text is counted, never quoted: it may belong to a secret field.
+        """
+        field, problem = self._focused_field()
+        secret = bool(field and field.password)
+        fields = [field.field_id()] if field is not None else []
+        # what the text itself cannot do comes first: it would fail in any field
+        try:
+            plan = typing_plan(action.text)
+        except UntypableCharacter as exc:
+            return self._typing_failure(f"{exc.describe(secret)}; nothing was typed", fields, secret)
+        foreign = next(((i, c) for i, c in enumerate(action.text) if not c.isascii()), None)
+        if foreign is not None and not self._adb_keyboard_selected():
+            index, char = foreign
+            what = f"the character at index {index}" if secret else f"{describe_char(char)} at index {index}"
+            why = f"`input text` types ASCII only, and {NEEDS_ADB_KEYBOARD}"
+            return self._typing_failure(f"cannot type {what}: {why}; nothing was typed", fields, secret)
+        if field is None:
+            advice = ": tap the field to type into first" if problem.startswith("no text field") else ""
+            return ActionResult.failure(f"{problem}{advice}; nothing was typed")
+        if action.clear and field.text:
+            # works on every Android version (keycombination needs 13+): end of the line, then delete as many
+            # characters as the field holds; over several lines, as many again forwards, for the lines below the
+            # cursor. A hint shown in an empty field costs a few harmless presses.
+            n = len(field.text)
+            codes = ["123"] + ["67"] * n + (["112"] * n if "\n" in field.text else [])
+            self.link.shell("input keyevent " + " ".join(codes))
+        for number, step in enumerate(plan):
+            if isinstance(step, TextRun):
+                if (error := self._type_run(step)) is not None:
+                    return self._typing_failure(error, fields, secret)
+                continue
+            self.link.shell(f"input keyevent {step.keycode}")
+            if number + 1 == len(plan):
+                break
+            now, problem = self._focused_field()
+            if now is None:
+                return self._typing_failure(self._lost_focus(step, len(action.text), problem), fields, secret)
+            if now.field_id() != field.field_id():
+                fields.append(now.field_id())
+            field, secret = now, secret or now.password
         if action.press_enter:
             self.link.shell("input keyevent 66")
-        return ActionResult(sensitive=secret)
+        return ActionResult(info={"fields": fields}, sensitive=secret)
+
+    def _focused_field(self) -> tuple[UIElement | None, str]:
+        """The focused text field, or why there is none to type into."""
+        try:
+            elements = self.ui_tree()
+        except (ValueError, CommandTimeout) as exc:
+            return None, f"cannot tell which field has the focus (uiautomator dump failed: {str(exc)[:160]})"
+        field = focused_text_field(elements)
+        if field is not None:
+            return field, ""
+        other = next((e for e in elements if e.focused), None)
+        where = f" (the focused view is a {other.class_name.rsplit('.', 1)[-1]})" if other is not None else ""
+        return None, f"no text field has focus{where}"
+
+    def _type_run(self, run: TextRun) -> str | None:
+        """Type one run of text; the error, if the device refused it."""
+        if run.text.isascii():
+            for command in input_text_commands(run.text):
+                rc, out = self.link.shell_rc(command)
+                if rc != 0:
+                    return f"input text failed for the text at index {run.index}: {out.strip()[:200]}"
+            return None
+        self.link.shell(adb_keyboard_command(run.text))
+        return None
+
+    @staticmethod
+    def _lost_focus(key: KeyPress, length: int, problem: str) -> str:
+        left = length - key.end
+        what = "character" if left == 1 else "characters"
+        return (
+            f"the {key.name} at index {key.index} was pressed as {key.keyname}, and after it {problem}; a single-line "
+            f"field submits or moves the focus on {'Enter' if key.keycode == 66 else 'Tab'}, so the {left} {what} "
+            "after it were not typed"
+        )
+
+    @staticmethod
+    def _typing_failure(error: str, fields: list[str], secret: bool) -> ActionResult:
+        return ActionResult(ok=False, error=error, info={"fields": fields}, sensitive=secret)
+
+    def _adb_keyboard_selected(self) -> bool:
+        """The ADB Keyboard's broadcasts type only while it is the selected IME; enabled is not enough."""
+        return self.link.shell("settings get secure default_input_method").strip() == ADB_KEYBOARD_IME
 
     def _safe_tree(self) -> list[UIElement]:
         try:

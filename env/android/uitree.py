@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 from pydantic import BaseModel
 
 _BOUNDS = re.compile(r"\[(-?\d+),(-?\d+)\]\[(-?\d+),(-?\d+)\]")
+_ATTRIBUTE_VALUE = re.compile(r'="[^"<]*"')
 
 
 class UIElement(BaseModel):
@@ -39,6 +40,25 @@ class UIElement(BaseModel):
     def label(self) -> str:
         return self.text or self.content_desc or self.resource_id.rsplit("/", 1)[-1]
 
+    @property
+    def is_text_field(self) -> bool:
+        """An editable text view. Views report their accessibility class, which is ``android.widget.EditText``
+        for EditText and its subclasses (AutoCompleteTextView...), Compose text fields and WebView inputs."""
+        return self.class_name.endswith("EditText") or self.class_name.endswith("AutoCompleteTextView")
+
+    def field_id(self) -> str:
+        """What names a text field in results: its resource-id, else its class and top-left corner."""
+        return self.resource_id or f"{self.class_name}@[{self.bounds[0]},{self.bounds[1]}]"
+
+
+def focused_text_field(elements: list[UIElement]) -> UIElement | None:
+    """The text field that has input focus (the one typed text goes to), if any."""
+    return next((e for e in elements if e.focused and e.is_text_field), None)
+
+
+def _keep_whitespace(match: re.Match[str]) -> str:
+    return match.group(0).replace("\t", "&#9;").replace("\n", "&#10;").replace("\r", "&#13;")
+
 
 def parse_hierarchy(xml: str) -> list[UIElement]:
     """Flatten a uiautomator dump; raises ValueError on text that is not a hierarchy."""
@@ -48,7 +68,10 @@ def parse_hierarchy(xml: str) -> list[UIElement]:
     end = xml.rfind("</hierarchy>")
     if start < 0 or end < 0:
         raise ValueError(f"not a uiautomator dump: {xml[:120]!r}")
-    root = ET.fromstring(xml[start : end + len("</hierarchy>")])
+    # Android's serializer writes a tab or newline inside an attribute value as a character reference; one
+    # written raw would reach us as a space (XML normalises attribute values), so it is made a reference first
+    document = _ATTRIBUTE_VALUE.sub(_keep_whitespace, xml[start : end + len("</hierarchy>")])
+    root = ET.fromstring(document)
     out: list[UIElement] = []
 
     def walk(node: ET.Element, depth: int) -> None:

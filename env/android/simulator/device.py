@@ -11,6 +11,7 @@ not support fail loudly (a message on stderr, non-zero status) rather than prete
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -228,7 +229,13 @@ class Device:
             )
             return 255
         if await self.screen_on():
-            await self.screen.type(text)
+            # the virtual keyboard's character map types a newline as ENTER and a tab as TAB: the focused view
+            # gets those key presses between the text around them, and decides what they do
+            for part in re.split(r"([\n\t])", text):
+                if part in ("\n", "\t"):
+                    await self.key(66 if part == "\n" else 61)
+                elif part:
+                    await self.screen.type(part)
         return 0
 
     async def _keyevents(self, inv: Invocation, rest: list[str]) -> int:

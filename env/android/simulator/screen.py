@@ -194,12 +194,15 @@ def _png_to_raw(png: bytes) -> bytes:
 
 
 _XML_INVALID = dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)], None)
+#: As Android's serializer writes attribute values: a raw tab or newline there would reach any XML
+#: parser as a space (attribute-value normalisation), so they travel as character references.
+_XML_ATTR_ENTITIES = {'"': "&quot;", "\t": "&#9;", "\n": "&#10;", "\r": "&#13;"}
 
 
 def _attr(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    return escape(str(value).translate(_XML_INVALID), {'"': "&quot;"})
+    return escape(str(value).translate(_XML_INVALID), _XML_ATTR_ENTITIES)
 
 
 def _node_xml(node: dict[str, Any], index: int, package: str, out: list[str]) -> None:

@@ -50,6 +50,7 @@
     String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
   const on = (ns, key) => String(S.settings[ns][key] ?? "") === "1";
   const darkTheme = () => String(S.settings.secure.ui_night_mode ?? "1") === "2";
+  const isField = (el) => !!el && (el.tagName === "INPUT" || el.tagName === "TEXTAREA"); // an EditText
 
   // ------------------------------------------------------------------ navigation
   function task(pkg) {
@@ -211,8 +212,12 @@
           <button class="fab round" data-action="note-add" data-rid="add_note" aria-label="Add note"
             data-class="android.widget.ImageButton" data-text="">+</button>`;
       },
+      // note_text is single-line (Enter saves, Tab moves to the body); note_body is multiline (Enter and Tab
+      // type a newline and a tab). The newline after <textarea> keeps a body that starts with one.
       edit: (entry) => `${topbar(entry.params.id ? "Edit note" : "New note", true)}<div class="content"><div class="form">
           <input class="field" data-rid="note_text" data-bind="text" data-enter="note-save" placeholder="Note" value="${esc(entry.draft.text)}">
+          <textarea class="field multiline" data-rid="note_body" data-bind="body" placeholder="Details">
+${esc(entry.draft.body)}</textarea>
           <button class="primary" data-action="note-save" data-rid="save_note">Save</button></div></div>`,
     },
   };
@@ -224,7 +229,7 @@
       entry.draft = { name: c ? c.name : "", phone: c ? c.phone : "", error: "" };
     } else if (S.app === "com.pixelsim.notes" && entry.screen === "edit") {
       const n = S.notes.find((x) => x.id === entry.params.id);
-      entry.draft = { text: n ? n.text : "" };
+      entry.draft = { text: n ? n.text : "", body: n ? n.body || "" : "" };
     }
     return entry.draft;
   }
@@ -271,7 +276,7 @@
     }
     if (focused) {
       const again = app.querySelector(`[data-rid="${focused}"]`);
-      if (again && again.tagName === "INPUT") focusAtEnd(again);
+      if (again && isField(again)) focusAtEnd(again);
     }
   }
 
@@ -332,12 +337,12 @@
     "note-open": (el) => push("edit", { id: Number(el.dataset.id) }),
     "note-save": () => {
       const entry = top();
-      const text = entry.draft.text;
+      const { text, body } = entry.draft;
       const existing = S.notes.find((n) => n.id === entry.params.id);
-      if (existing && text.trim()) existing.text = text;
+      if (existing && text.trim()) Object.assign(existing, { text, body });
       else if (existing) S.notes = S.notes.filter((n) => n !== existing);
       else if (text.trim()) {
-        S.notes.unshift({ id: S.nextId++, text });
+        S.notes.unshift({ id: S.nextId++, text, body });
         task(S.app)[0].scroll = 0; // show the new note at the top of the list
       }
       back();
@@ -437,7 +442,7 @@
         e.stopPropagation();
         return;
       }
-      const input = e.target.closest("input");
+      const input = e.target.closest("input, textarea");
       if (input) {
         focusAtEnd(input);
         return;
@@ -457,15 +462,23 @@
       if (error) error.remove();
     }
   });
+  // Enter and Tab as Android's TextView takes them: a multiline field types a newline and a tab; a
+  // single-line field runs its action on Enter (data-enter; without one, the next field below takes the
+  // focus) and moves the focus on Tab (Shift+Tab: back), off the text fields after the last one.
+  function moveFocus(el, step, leave = true) {
+    const fields = [...document.querySelectorAll("#app input, #app textarea")];
+    const next = fields[fields.indexOf(el) + step];
+    if (next) focusAtEnd(next);
+    else if (leave) el.blur(); // Tab: the next focusable view is not a text field (a button, or none)
+  }
   document.addEventListener("keydown", (e) => {
     const el = e.target;
-    if (e.key !== "Enter" || !el.dataset || !el.dataset.enter) return;
+    if (!isField(el) || (e.key !== "Enter" && e.key !== "Tab")) return;
     e.preventDefault();
-    if (el.dataset.enter === "next") {
-      const fields = [...document.querySelectorAll("#app input")];
-      const next = fields[fields.indexOf(el) + 1];
-      if (next) focusAtEnd(next);
-    } else act(el.dataset.enter, el);
+    if (el.tagName === "TEXTAREA") document.execCommand("insertText", false, e.key === "Tab" ? "\t" : "\n");
+    else if (e.key === "Tab") moveFocus(el, e.shiftKey ? -1 : 1);
+    else if (el.dataset.enter && el.dataset.enter !== "next") act(el.dataset.enter, el);
+    else moveFocus(el, 1, false);
   });
 
   // ------------------------------------------------------------------ view hierarchy
@@ -652,7 +665,7 @@
       return had;
     },
     listSettings: (ns) => ({ ...S.settings[ns] }),
-    focusedIsField: () => !!document.activeElement && document.activeElement.tagName === "INPUT",
+    focusedIsField: () => isField(document.activeElement),
     dump,
   };
 })();
