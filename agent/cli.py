@@ -21,6 +21,7 @@ from agent.loop import Agent, AgentConfig
 from agent.policy import Policy
 from agent.report import write_report
 from agent.scripted import ScriptedPolicy, ScriptError
+from agent.secrets import SecretSet
 from env import Env, EnvError, StartSpec, Viewport
 from env.browser import BrowserConfig, BrowserEnv
 from tasks import Task, TaskFileError
@@ -179,7 +180,8 @@ def run(
         )
 
     agent_config = AgentConfig(out_dir=out_dir, record_secrets=record_secrets)
-    out.print(f"[bold]{spec.id}[/]: {spec.instruction}", soft_wrap=True)
+    instruction = SecretSet.for_spec(spec, masking=not record_secrets).mask_text(spec.instruction)
+    out.print(f"[bold]{spec.id}[/]: {instruction}", soft_wrap=True)
     try:
         with _make_env(spec.env, headed=headed, chromium=chromium, capture=capture.value, serial=serial) as env:
             agent = Agent(env, pol, agent_config)

@@ -22,13 +22,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from agent.secrets import PLACEHOLDER, SecretSource
+from agent.secrets import SECRET_MASK as SECRET_MASK  # re-exported: importable from here as before
 from env import Observation, ScreenGeometry, StartSpec, SuccessCheck
 from env.spec import NoCheck
 
 FORMAT_VERSION = 1
-SECRET_MASK = "••••••••"
 
 EpisodeStatus = Literal[
     "running",  # not finished (or the process died): steps.jsonl holds what happened
@@ -55,6 +56,28 @@ class EpisodeSpec(BaseModel):
     success: SuccessCheck = Field(default_factory=NoCheck)
     max_steps: int = Field(20, ge=1, le=10_000)
     time_limit_s: float = Field(300.0, gt=0)
+    secrets: dict[str, SecretSource] = Field(
+        default_factory=dict,
+        description="secrets by name, each read from an environment variable or a file when the episode starts; "
+        "masked in every record from step 1, and {secret:NAME} in the instruction, the start URL or typed text "
+        "stands for the value",
+    )
+
+    @field_validator("secrets")
+    @classmethod
+    def _secret_names(cls, value: dict[str, SecretSource]) -> dict[str, SecretSource]:
+        for name in value:
+            if not PLACEHOLDER.fullmatch(f"{{secret:{name}}}"):
+                raise ValueError(f"secret name {name!r} must be letters, digits and _ (not starting with a digit)")
+        return value
+
+    @model_validator(mode="after")
+    def _placeholders_declared(self) -> EpisodeSpec:
+        for text in (self.instruction, self.start.url or ""):
+            for name in PLACEHOLDER.findall(text):
+                if name not in self.secrets:
+                    raise ValueError(f"{{secret:{name}}} names a secret the task does not declare under secrets:")
+        return self
 
 
 class ObservationRecord(BaseModel):

@@ -32,6 +32,7 @@ from agent.episode import (
 )
 from agent.hooks import AgentHooks, Replace, Skip, StepContext, Stop
 from agent.policy import Decision, Policy
+from agent.secrets import MIN_TYPED_LENGTH, SecretSet
 from env import ActionResult, Env, EnvError, Observation
 from tools import REGISTRY, TERMINAL_ACTIONS, ActionBase, Answer, Finish, ToolValidationError
 
@@ -88,15 +89,27 @@ class Agent:
         #: Hooks called at each step on the loop's own thread (see agent/hooks.py): a debugger, a
         #: script that vetoes or rewrites actions, an oracle that reads the live page before deciding.
         self.hooks: list[AgentHooks] = []
+        #: The running (or last) episode's secrets: what every record passes through before it is written.
+        self.secrets = SecretSet(masking=not self.config.record_secrets)
 
-    def run(self, spec: EpisodeSpec, *, bundle_dir: Path | None = None) -> EpisodeResult:
+    def run(
+        self, spec: EpisodeSpec, *, bundle_dir: Path | None = None, secrets: SecretSet | None = None
+    ) -> EpisodeResult:
+        """Run one episode into a bundle.
+
+        ``secrets``: a caller that shows the episode while it runs (the debugger) passes the set it masks
+        with, so the passwords typed reach it as they happen; by default a new one. The spec's declared
+        secrets are read first (SecretError, a ValueError, before anything is written when one cannot be).
+        """
+        secrets = secrets if secrets is not None else SecretSet(masking=not self.config.record_secrets)
+        self.secrets = secrets.declare(spec)
         bundle = bundle_dir or new_bundle_dir(self.config.out_dir, spec.id)
         recorder = EpisodeRecorder(bundle)
         recorder.start(
             EpisodeRecord(
                 id=bundle.name,
-                task=spec.model_dump(mode="json"),
-                policy=self.policy.describe(),
+                task=secrets.mask(spec.model_dump(mode="json")),
+                policy=secrets.mask(self.policy.describe()),
                 env={"kind": self.env.kind},
                 config=self.config.model_dump(mode="json"),
                 started_at=now_iso(),
@@ -105,13 +118,14 @@ class Agent:
         )
         logger.info("episode {} -> {}", spec.id, bundle)
         try:
-            outcome = self._run(spec, recorder)
+            outcome = self._run(_filled(spec, secrets), recorder)
         except BaseException as exc:
-            recorder.finish(status="aborted", success=False, reward=0.0, error=f"{type(exc).__name__}: {exc}")
+            error = secrets.mask_text(f"{type(exc).__name__}: {exc}")
+            recorder.finish(status="aborted", success=False, reward=0.0, error=error)
             self._report(bundle)
             self._episode_end("aborted")
             raise
-        record = recorder.finish(**outcome)
+        record = recorder.finish(**secrets.mask(outcome))
         self._episode_end(record.status)
         self._report(bundle)
         return EpisodeResult(
@@ -149,7 +163,7 @@ class Agent:
         except EnvError as exc:
             return {"status": "env_error", "success": False, "reward": 0.0, "error": str(exc)}
         assert recorder.record is not None
-        recorder.record.env = self.env.info()
+        recorder.record.env = self.secrets.mask(self.env.info())
         self.policy.reset(spec)
         history: list[StepRecord] = []
         status: EpisodeStatus = "max_steps"
@@ -259,8 +273,11 @@ class Agent:
                 ctx.interventions.append(Intervention(kind="stop", note=verdict.note, **before))
                 action, error, kind, stop = None, None, None, True
         t2 = time.perf_counter()  # a pause inside a hook is nobody's latency
+        typed: str | None = None
         if action is not None:
-            result = self.env.execute(action, obs.geometry)
+            run_action = _with_secret_values(action, self.secrets)
+            typed = getattr(run_action, "text", None) if run_action.action == "type" else None  # type: ignore[attr-defined]
+            result = self.env.execute(run_action, obs.geometry)
             if not result.ok:
                 error, kind = result.error, "execution"
         for hook in self.hooks:
@@ -283,12 +300,13 @@ class Agent:
             interventions=ctx.interventions,
         )
         if result is not None and result.sensitive and not self.config.record_secrets:
-            step = _mask_secret(step)
+            step = _mask_typed_secret(step, typed or "", self.secrets)
+        step = _mask_step(step, self.secrets)
         step.timings_ms["record"] = _ms(time.perf_counter() - t3)
         recorder.write_step(step)
         if self.on_step is not None:
             self.on_step(step)
-        logger.debug("step {} {} {}", index, step.action, error or "")
+        logger.debug("step {} {} {}", index, step.action, step.error or "")
         return step, action, result, stop
 
     def _decide(
@@ -333,13 +351,53 @@ def _jsonable(value: Any) -> Any:
         return repr(value)
 
 
-def _mask_secret(step: StepRecord) -> StepRecord:
-    """Replace the typed secret everywhere it appears in the record (action, raw output, prompt)."""
-    secret = (step.action or {}).get("text") or ""
-    action = {**(step.action or {}), "text": SECRET_MASK}
-    raw, policy = step.raw_output, step.policy
-    if secret:
-        raw = raw.replace(secret, SECRET_MASK) if raw else raw
-        escaped = json.dumps(secret)[1:-1]
-        policy = json.loads(json.dumps(policy).replace(escaped, SECRET_MASK))
-    return step.model_copy(update={"action": action, "raw_output": raw, "policy": policy, "masked": True})
+def _filled(spec: EpisodeSpec, secrets: SecretSet) -> EpisodeSpec:
+    """The spec the env and the policy get: ``{secret:NAME}`` in the instruction and start URL replaced
+    by the values (the bundle records the spec as written, masked)."""
+    url = spec.start.url
+    start = spec.start.model_copy(update={"url": secrets.fill(url)}) if url else spec.start
+    return spec.model_copy(update={"instruction": secrets.fill(spec.instruction), "start": start})
+
+
+def _with_secret_values(action: ActionBase, secrets: SecretSet) -> ActionBase:
+    """The action as it runs: a ``type`` of ``{secret:NAME}`` types the value (recorded as written)."""
+    text = getattr(action, "text", None)
+    if action.action != "type" or not isinstance(text, str):  # type: ignore[attr-defined]
+        return action
+    filled = secrets.fill(text)
+    return action if filled == text else action.model_copy(update={"text": filled})
+
+
+def _mask_typed_secret(step: StepRecord, typed: str, secrets: SecretSet) -> StepRecord:
+    """A step that typed into a password field: what was typed, and what anyone proposed to type there
+    (the model, an edit, a re-ask), is a secret: masked in this step whatever its length, and in every
+    later record from MIN_TYPED_LENGTH characters on."""
+    texts = [typed, str((step.action or {}).get("text") or "")]
+    texts += [str(i.proposed.get("text") or "") for i in step.interventions if _proposes_typing(i.proposed)]
+    here = SecretSet()
+    for text in texts:
+        here.add(text)
+        secrets.add(text, min_length=MIN_TYPED_LENGTH)
+    interventions = [
+        i.model_copy(update={"proposed": {**i.proposed, "text": SECRET_MASK}})
+        if i.proposed is not None and _proposes_typing(i.proposed)
+        else i
+        for i in step.interventions
+    ]
+    step = step.model_copy(
+        update={"action": {**(step.action or {}), "text": SECRET_MASK}, "interventions": interventions, "masked": True}
+    )
+    return here.mask(step)
+
+
+def _proposes_typing(proposed: dict[str, Any] | None) -> bool:
+    return isinstance(proposed, dict) and proposed.get("action") == "type"
+
+
+def _mask_step(step: StepRecord, secrets: SecretSet) -> StepRecord:
+    """``step`` with every known secret masked; ``masked`` is set when its action was (a declared secret
+    typed into an ordinary field), so the step is no training example."""
+    masked = secrets.mask(step)
+    if masked is not step and masked.action != step.action:
+        masked = masked.model_copy(update={"masked": True})
+    return masked

@@ -59,7 +59,7 @@ def _step_html(step: StepRecord) -> str:
     if step.result and step.result.get("info"):
         body.append("<h3>result</h3>" + _pre(step.result["info"]))
     if step.masked:
-        body.append("<p><em>typed text was a password and is masked</em></p>")
+        body.append("<p><em>typed text was a secret and is masked</em></p>")
     name = (step.action or {}).get("action", "—")
     return (
         f'<section class="step" id="step-{step.index}"><div class="shot">'

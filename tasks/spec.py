@@ -1,7 +1,8 @@
 """Task files: YAML or JSON describing an episode, its start and its success check.
 
 A task is an EpisodeSpec plus what only makes sense on disk: relative start URLs resolve against
-the file's folder (and become file:// URLs), and a scripted ``solution`` path resolves the same way.
+the file's folder (and become file:// URLs), and a scripted ``solution`` path and the files of
+``secrets`` resolve the same way (secret values are read, never stored: agent/secrets.py).
 ``viewport``, ``device_scale_factor`` and ``allowed_domains`` may sit at the top level for
 readability; they belong to the start and are moved there.
 """
@@ -17,6 +18,7 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from agent.episode import EpisodeSpec
+from agent.secrets import SecretError, SecretSet
 
 
 class TaskFileError(ValueError):
@@ -62,16 +64,26 @@ class Task(EpisodeSpec):
             loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-", "tagged-union")))
             what = "missing" if err["type"] == "missing" else err["msg"]
             raise TaskFileError(f"{path}: field '{loc}': {what}") from None
-        return task.resolved(path.parent)
+        task = task.resolved(path.parent)
+        try:
+            SecretSet.for_spec(task)  # an unset variable is a one-line error now, not at step 1
+        except SecretError as exc:
+            raise TaskFileError(f"{path}: {exc}") from None
+        return task
 
     def resolved(self, base: Path) -> Task:
-        """Absolute start URL and solution path, relative to ``base``."""
+        """Absolute start URL, solution path and secret files, relative to ``base``."""
         update: dict[str, Any] = {}
         url = self.start.url
         if url and not urlsplit(url).scheme:
             update["start"] = self.start.model_copy(update={"url": (base / url).resolve().as_uri()})
         if self.solution and not Path(self.solution).is_absolute():
             update["solution"] = str((base / self.solution).resolve())
+        if any(s.file and not Path(s.file).is_absolute() for s in self.secrets.values()):
+            update["secrets"] = {
+                name: s.model_copy(update={"file": str((base / s.file).resolve())}) if s.file else s
+                for name, s in self.secrets.items()
+            }
         return self.model_copy(update=update)
 
     def to_spec(self) -> EpisodeSpec:

@@ -20,6 +20,7 @@ from agent.debug.session import CommandError, DebugSession
 from agent.episode import EpisodeSpec, new_bundle_dir
 from agent.loop import Agent, AgentConfig, EpisodeResult
 from agent.policy import Policy
+from agent.secrets import SecretSet
 from env import Env
 
 
@@ -94,11 +95,12 @@ def run_debug(
     agent = Agent(env, policy, AgentConfig(out_dir=out_dir, record_secrets=record_secrets))
     agent.hooks.append(session.hooks)
     agent.on_step = session.record_step
+    session.secrets = SecretSet.for_spec(spec, masking=not record_secrets)  # one set: the loop's and the page's
     bundle = new_bundle_dir(out_dir, spec.id)
     session.bundle = bundle
     session.episode = {"id": spec.id, "instruction": spec.instruction, "env": spec.env, "policy": policy.describe()}
     try:
-        result = agent.run(spec, bundle_dir=bundle)
+        result = agent.run(spec, bundle_dir=bundle, secrets=session.secrets)
     finally:
         agent.close()
     session.finish(_result_dict(result))

@@ -28,6 +28,7 @@ from agent.episode import Intervention, StepRecord
 from agent.hooks import CONFIRM_RULES, AgentHooks, Breakpoint, Replace, Skip, StepContext, Stop, Verdict, confirm_reason
 from agent.overlay import action_svg
 from agent.policy import Decision
+from agent.secrets import SecretSet
 from tools import REGISTRY, ActionBase, ToolValidationError
 
 POINT_ACTIONS = ("click", "double_click", "right_click", "long_press", "scroll")
@@ -80,6 +81,9 @@ class DebugSession:
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
         self._lock = threading.RLock()
         self.hooks = _DebugHooks(self)
+        #: What the state passes through (the loop adds typed passwords to it as they happen).
+        self.secrets = SecretSet()
+        self._pending = False  # a proposal whose step has not been recorded yet
 
     # ------------------------------------------------------------------ observers
     def subscribe(self, listener: Callable[[dict[str, Any]], None]) -> Callable[[], None]:
@@ -109,7 +113,7 @@ class DebugSession:
             if attempts and isinstance(attempts[-1], dict):
                 for key in ("visual_tokens", "text_tokens", "prompt_tokens"):
                     metadata.setdefault(key, attempts[-1].get(key))
-            return {
+            state = {
                 "version": self.version,
                 "status": self.status,
                 "mode": self.mode,
@@ -128,7 +132,6 @@ class DebugSession:
                 if geometry and obs
                 else None,
                 "proposal": p.model_dump() if p else None,
-                "overlay": action_svg(p.action, geometry.width, geometry.height) if p and geometry else "",
                 "prompt": {
                     k: metadata.get(k)
                     for k in (
@@ -148,6 +151,16 @@ class DebugSession:
                 "confirm_rules": CONFIRM_RULES,
                 "result": self.result,
             }
+            state = self.secrets.mask(state)
+            if state["screenshot"] is not None:
+                state["screenshot"]["url"] = f"/api/current/screenshot?v={self.version}"
+            if p is not None and self._pending:
+                # the step waiting to run shows its action as is, so an edit runs what it says; once
+                # it has run, only its masked record is served
+                state["proposal"]["action"] = p.action
+            shown = state["proposal"]["action"] if p else None
+            state["overlay"] = action_svg(shown, geometry.width, geometry.height) if p and geometry else ""
+            return state
 
     # ------------------------------------------------------------------ commands (any thread)
     def command(self, cmd: dict[str, Any]) -> None:
@@ -247,7 +260,7 @@ class DebugSession:
     def begin_step(self, ctx: StepContext, action: ActionBase | None) -> None:
         decision = ctx.decision or Decision()
         with self._lock:
-            self.ctx = ctx
+            self.ctx, self._pending = ctx, True
             self.proposal = Proposal(
                 action=action.model_dump(mode="json") if action is not None else None,
                 raw_output=decision.raw_output,
@@ -359,7 +372,9 @@ class DebugSession:
             )
 
     def record_step(self, step: StepRecord) -> None:
+        """Keep the step for the timeline; ``step`` is the record as written (masked)."""
         with self._lock:
+            self._pending = False
             self.steps.append(
                 {
                     "index": step.index,
