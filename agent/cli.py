@@ -1,7 +1,9 @@
 """The `pixelpilot` command line.
 
 Bad input (task files, scripts, options, an unreachable start page) gets one clear line on stderr
-and exit code 2; nothing already recorded is lost.
+and exit code 2; nothing already recorded is lost. An episode that ran exits 0 when the task
+succeeded and 1 when it did not, and its last line says why (RUN_EXIT_CODES): scripts and CI
+pipelines branch on these codes, so they are part of the interface.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from typing import Annotated, NoReturn
 import typer
 from loguru import logger
 from rich.console import Console
+from rich.markup import escape
 
 from agent.episode import StepRecord
-from agent.loop import Agent, AgentConfig
+from agent.loop import Agent, AgentConfig, EpisodeResult
 from agent.policy import Policy
 from agent.report import write_report
 from agent.scripted import ScriptedPolicy, ScriptError
@@ -27,7 +30,26 @@ from env.browser import BrowserConfig, BrowserEnv
 from tasks import Task, TaskFileError
 from tools import REGISTRY
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="pixelpilot: GUI and mobile agents.")
+RUN_EXIT_CODES = """\
+0  the task succeeded
+1  the episode ran and did not succeed: the check failed, steps kept failing,
+   the env failed mid-episode, it was stopped, or a limit was reached;
+   the last line says why
+2  it could not start: bad input, or a missing or unreachable environment"""
+BENCH_EXIT_CODES = """\
+0    the run completed, whatever the scores
+1    units were killed by their time limit or crashed; the last line counts
+     them and results.jsonl says why
+2    bad input: options, data, task files, a run folder that cannot be used
+130  interrupted; finished units are saved (continue with --resume)"""
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="pixelpilot: GUI and mobile agents.",
+    epilog=f"Exit codes of run and debug --exit-when-done:\n{RUN_EXIT_CODES}\n\n"
+    f"Exit codes of bench SUITE:\n{BENCH_EXIT_CODES}",
+)
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -48,6 +70,23 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
+def episode_exit_code(result: EpisodeResult) -> int:
+    """RUN_EXIT_CODES for an episode: 0 it succeeded, 1 it ran and did not, 2 its environment never started."""
+    if result.success:
+        return 0
+    return 2 if result.status == "env_error" and result.steps == 0 else 1
+
+
+def outcome_line(result: EpisodeResult) -> str:
+    """The last line of an episode: outcome, status, steps, and why in words."""
+    colour = "green" if result.success else "red"
+    why = result.reason or result.error or result.detail
+    return (
+        f"[bold {colour}]{result.outcome}[/] ({result.status}, {result.steps} step{'' if result.steps == 1 else 's'})"
+        f"{': ' + escape(why) if why else ''}"
+    )
+
+
 def _setup_logging(verbose: bool) -> None:
     logger.remove()
     logger.add(sys.stderr, level="DEBUG" if verbose else "WARNING", format="{time:HH:mm:ss} {level} {message}")
@@ -66,7 +105,7 @@ def _step_line(step: StepRecord) -> None:
     out.print(f"[dim]{step.index:>3}[/] [bold]{name}[/] {args} {status} [dim]{ms:.0f} ms[/]", soft_wrap=True)
 
 
-@app.command()
+@app.command(epilog=f"Exit codes:\n{RUN_EXIT_CODES}")
 def run(
     task_file: Annotated[Path, typer.Argument(help="task file (YAML or JSON)")],
     policy: Annotated[
@@ -189,17 +228,13 @@ def run(
             result = agent.run(spec)
     except (EnvError, FileNotFoundError) as exc:
         fail(str(exc))
-    if result.status == "env_error" and result.steps == 0:
+    if episode_exit_code(result) == 2:
         err.print(f"[dim]bundle: {result.bundle}[/]", soft_wrap=True)
         fail(result.error or "the environment failed to start")
-    colour = "green" if result.success else "red"
-    out.print(
-        f"[bold {colour}]{result.outcome}[/] ({result.status}, {result.steps} steps"
-        f"{', ' + result.detail if result.detail else ''})",
-        soft_wrap=True,
-    )
     out.print(f"bundle: {result.bundle}", soft_wrap=True)
     out.print(f"report: {result.bundle / 'report.html'}", soft_wrap=True)
+    out.print(outcome_line(result), soft_wrap=True)
+    raise typer.Exit(episode_exit_code(result))
 
 
 def _make_env(kind: str, *, headed: bool, chromium: str | None, capture: str, serial: str | None) -> Env:
@@ -331,7 +366,8 @@ def _add_subcommands() -> None:
 
     app.add_typer(bench_app, name="bench")
     app.add_typer(dataset_app, name="dataset")
-    app.command()(debug)
+    debug_codes = f"Exit codes with --exit-when-done:\n{RUN_EXIT_CODES}\nWithout it: 0 once you leave, 2 on bad input."
+    app.command(epilog=debug_codes)(debug)
     app.command()(view)
     app.command("train")(train)
 

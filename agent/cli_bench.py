@@ -15,12 +15,22 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from agent.policy_spec import PolicySpec, PolicySpecError
 
-bench_app = typer.Typer(no_args_is_help=True, help="Run benchmark suites, compare runs, make datasets.")
+
+def _suite_exit_codes() -> str:
+    from agent.cli import BENCH_EXIT_CODES
+
+    return f"Exit codes of a suite run:\n{BENCH_EXIT_CODES}"
+
+
+bench_app = typer.Typer(
+    no_args_is_help=True, help="Run benchmark suites, compare runs, make datasets.", epilog=_suite_exit_codes()
+)
 
 
 class BenchPolicy(str, Enum):
@@ -159,6 +169,9 @@ def _run_bench(suite_name: str, **o: Any) -> None:
     except (PolicySpecError, SuiteError, ValidationError) as exc:
         _fail(_one_line(exc))
         return
+    except OSError as exc:  # --out is a file, or a folder nobody may write: bad input, not a crash
+        _fail(f"cannot use --out {o['out_dir']}: {exc.strerror or _one_line(exc)}")
+        return
     total = plan.total
     done = len(plan.done)
     out.print(
@@ -199,6 +212,17 @@ def _run_bench(suite_name: str, **o: Any) -> None:
     if outcome.interrupted:
         err.print(f"interrupted; finished units are saved. Continue with: --resume --out {options.out}")
         raise typer.Exit(130)
+    lost = [r for r in results if r.status in ("killed", "crashed")]
+    if lost:
+        # scores are the suite's business; a unit with no verdict is the run's, and a pipeline must see it
+        killed = sum(r.status == "killed" for r in lost)
+        first = next((r for r in lost if r.error), lost[0])
+        out.print(
+            f"[bold red]{len(lost)} of {len(results)} units did not complete[/] ({killed} killed by the time limit, "
+            f"{len(lost) - killed} crashed); first: {first.task} seed {first.seed}: {escape(first.error or '?')}",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -223,7 +247,7 @@ def _register_suites() -> None:
     from tasks.bench.suites import SUITES
 
     for name, help_text in SUITES.items():
-        bench_app.command(name, help=help_text)(_suite_command(name, help_text))
+        bench_app.command(name, help=help_text, epilog=_suite_exit_codes())(_suite_command(name, help_text))
 
 
 _register_suites()

@@ -64,7 +64,7 @@ def debug(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run TASK_FILE paused, step by step, from a local web page (or the terminal with --repl)."""
-    from agent.cli import _make_env, _qwen_policy, _setup_logging, err, fail, out
+    from agent.cli import _make_env, _qwen_policy, _setup_logging, episode_exit_code, err, fail, out, outcome_line
     from agent.debug.app import run_debug
     from agent.debug.repl import Repl
     from agent.debug.session import DebugSession
@@ -134,8 +134,8 @@ def debug(
         fail(str(exc))
     except OSError as exc:
         fail(f"cannot serve on {host}:{port}: {exc.strerror or exc}")
-    out.print(f"[bold]{result.outcome}[/] ({result.status}, {result.steps} steps)", soft_wrap=True)
     out.print(f"bundle: {result.bundle}", soft_wrap=True)
+    out.print(outcome_line(result), soft_wrap=True)
     if web is not None and not exit_when_done:
         out.print("[dim]the debugger page stays up for review; Ctrl-C to quit[/]")
         try:
@@ -145,3 +145,9 @@ def debug(
             pass
     if web is not None:
         web.stop()
+    if exit_when_done:
+        # a script asked for the episode's verdict, as `run` gives it; an interactive session ends with 0
+        code = episode_exit_code(result)
+        if code == 2:
+            fail(result.error or "the environment failed to start")
+        raise typer.Exit(code)

@@ -184,6 +184,9 @@ class EpisodeRecord(BaseModel):
     detail: str | None = None
     answer: str | None = None
     error: str | None = None
+    reason: str | None = Field(
+        None, description="why the episode ended as it did, in words: the limit, the check's verdict, the env error"
+    )
     steps: int = 0
     duration_s: float | None = None
     framework_version: str | None = None

@@ -33,7 +33,7 @@ from agent.episode import (
 from agent.hooks import AgentHooks, Replace, Skip, StepContext, Stop
 from agent.policy import Decision, Policy
 from agent.secrets import MIN_TYPED_LENGTH, SecretSet
-from env import ActionResult, Env, EnvError, Observation
+from env import ActionResult, Env, EnvError, Evaluation, Observation
 from tools import REGISTRY, TERMINAL_ACTIONS, ActionBase, Answer, Finish, ToolValidationError
 
 
@@ -61,6 +61,7 @@ class EpisodeResult(BaseModel):
     answer: str | None = None
     detail: str | None = None
     error: str | None = None
+    reason: str | None = Field(None, description="why the episode ended as it did, in words")
 
     @property
     def outcome(self) -> str:
@@ -121,7 +122,7 @@ class Agent:
             outcome = self._run(_filled(spec, secrets), recorder)
         except BaseException as exc:
             error = secrets.mask_text(f"{type(exc).__name__}: {exc}")
-            recorder.finish(status="aborted", success=False, reward=0.0, error=error)
+            recorder.finish(status="aborted", success=False, reward=0.0, error=error, reason=f"aborted by {error}")
             self._report(bundle)
             self._episode_end("aborted")
             raise
@@ -137,6 +138,7 @@ class Agent:
             answer=record.answer,
             detail=record.detail,
             error=record.error,
+            reason=record.reason,
         )
 
     def _episode_end(self, status: str) -> None:
@@ -161,7 +163,13 @@ class Agent:
         try:
             self.env.reset(spec.start, artifacts_dir=recorder.dir)
         except EnvError as exc:
-            return {"status": "env_error", "success": False, "reward": 0.0, "error": str(exc)}
+            return {
+                "status": "env_error",
+                "success": False,
+                "reward": 0.0,
+                "error": str(exc),
+                "reason": f"the environment could not start: {_clip(str(exc), 500)}",
+            }
         assert recorder.record is not None
         recorder.record.env = self.secrets.mask(self.env.info())
         self.policy.reset(spec)
@@ -183,6 +191,7 @@ class Agent:
                     "success": False,
                     "reward": 0.0,
                     "error": str(exc),
+                    "reason": f"the environment failed at step {index}: {_clip(str(exc), 500)}",
                     "steps": len(history),
                 }
             history.append(step)
@@ -217,6 +226,7 @@ class Agent:
             "detail": evaluation.detail,
             "answer": answer,
             "error": last_error if status == "error" else None,
+            "reason": outcome_reason(status, evaluation, history, spec, self.config.max_consecutive_failures),
         }
 
     def _step(
@@ -331,6 +341,48 @@ class Agent:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def outcome_reason(
+    status: EpisodeStatus, evaluation: Evaluation, history: list[StepRecord], spec: EpisodeSpec, max_failures: int
+) -> str:
+    """Why an episode that ran ended as it did, in words.
+
+    A status name (max_steps, error) tells a program what happened; a person reading the last line
+    of a run needs the limit that was reached, the check's verdict and how often the model's output
+    could not be read, or "failure (error, 3 steps)" leaves them guessing.
+    """
+    parts: list[str] = []
+    last_error = next((s.error for s in reversed(history) if s.error), None)
+    if status == "max_steps":
+        parts.append(f"reached the step limit ({spec.max_steps} steps)")
+    elif status == "time_limit":
+        parts.append(f"reached the time limit ({spec.time_limit_s:g} s)")
+    elif status == "error":
+        parts.append(f"{max_failures} failed steps in a row, the last: {_clip(last_error or 'unknown error')}")
+    elif status == "stopped":
+        stop = next((i for s in reversed(history) for i in s.interventions if i.kind == "stop"), None)
+        who = "the user" if stop is None or stop.by == "user" else stop.by
+        parts.append(f"stopped by {who}" + (f" ({_clip(stop.note)})" if stop is not None and stop.note else ""))
+    verdict = "passed" if evaluation.success else "failed"
+    parts.append(f"success check {verdict}" + (f": {_clip(evaluation.detail)}" if evaluation.detail else ""))
+    parse_failures = sum(_parse_failures(s) for s in history)
+    if parse_failures:
+        parts.append(f"{parse_failures} parse failure{'' if parse_failures == 1 else 's'}")
+    return "; ".join(parts)
+
+
+def _parse_failures(step: StepRecord) -> int:
+    """Outputs of this step that could not be parsed, re-asks included (as the bench report counts them)."""
+    attempts = step.policy.get("attempts") if isinstance(step.policy, dict) else None
+    if isinstance(attempts, list) and attempts:
+        return sum(1 for a in attempts if isinstance(a, dict) and a.get("parse_error"))
+    return int(step.error_kind == "parse")
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _ms(seconds: float) -> float:

@@ -55,6 +55,8 @@ class ScriptedPolicy(Policy):
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ScriptError(f"cannot read script {path}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise ScriptError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
         coords: Any = "screenshot"
         items: list[Any] = []
         if path.suffix in (".yaml", ".yml"):

@@ -50,6 +50,8 @@ class Task(EpisodeSpec):
             raise TaskFileError(f"task file not found: {path}") from None
         except OSError as exc:
             raise TaskFileError(f"cannot read task file {path}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise TaskFileError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
         try:
             data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
         except (json.JSONDecodeError, yaml.YAMLError) as exc:

@@ -125,6 +125,8 @@ def _read_records(file: Path) -> list[dict[str, Any]]:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise SuiteError(f"{file}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise SuiteError(f"{file}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     if file.suffix == ".jsonl":
         raw: list[Any] = []
         for lineno, line in enumerate(text.splitlines(), 1):
