@@ -149,10 +149,14 @@ def confirm_reason(rule: str, ctx: StepContext, action: ActionBase | None) -> st
     elif rule == "off_domain" and name == "navigate":
         from urllib.parse import urlparse
 
-        host = urlparse(getattr(action, "url", "")).hostname or ""
+        from env.domains import parse_host_rule, url_allowed
+
+        url = getattr(action, "url", "")
+        host = urlparse(url).hostname or ""
         allowed = ctx.spec.start.allowed_domains
         current = urlparse(ctx.observation.url or "").hostname or ""
-        ok = any(host == d or host.endswith("." + d) for d in allowed) if allowed else host == current
+        # the same definition of a match as the browser's guard (env/domains.py)
+        ok = url_allowed([parse_host_rule(d) for d in allowed], url) if allowed else host == current
         if not ok:
-            return f"navigating off the allowed domains to {host or getattr(action, 'url', '')}"
+            return f"navigating off the allowed domains to {host or url}"
     return None

@@ -52,6 +52,20 @@ class Observation(BaseModel):
         return self.model_dump(mode="json")
 
 
+class BlockedRequest(BaseModel):
+    """A request the task's allowed domains stopped (see docs/SECURITY.md)."""
+
+    url: str = Field(description="the URL, or host:port where only a tunnel request showed where it was going")
+    kind: str = Field(description="navigation, iframe, image, script, fetch, ping, websocket, connect, …")
+    initiator: str | None = Field(
+        None, description="the document, redirect or worker that asked for it; None when only the proxy saw it"
+    )
+    stopped_by: Literal["route", "proxy"] = Field(
+        description="route: cancelled before it left the browser; proxy: refused by the filtering proxy"
+    )
+    at: float = Field(default_factory=time.time)
+
+
 class ActionResult(BaseModel):
     """Outcome of executing one action."""
 
@@ -59,6 +73,9 @@ class ActionResult(BaseModel):
     error: str | None = None
     info: dict[str, Any] = Field(default_factory=dict)
     sensitive: bool = Field(False, description="the action typed into a secret (password) field")
+    blocked: list[BlockedRequest] = Field(
+        default_factory=list, description="requests the allowed domains stopped since the previous action"
+    )
 
     @classmethod
     def failure(cls, error: str, **info: Any) -> ActionResult:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from env.domains import DEFAULT_PORTS, parse_host_rule, url_allowed
 
 
 class Viewport(BaseModel):
@@ -38,11 +40,35 @@ class StartSpec(BaseModel):
     viewport: Viewport | None = None
     device_scale_factor: float | None = Field(None, gt=0, le=8)
     allowed_domains: list[str] = Field(
-        default_factory=list, description="hosts the agent may navigate to; empty means any"
+        default_factory=list,
+        description="hosts the browser may reach (env/domains.py: a name covers its subdomains, a port or "
+        "an IP literal narrows it); empty means any",
     )
     setup: list[str] = Field(
         default_factory=list, description="Android: shell commands run before the episode (e.g. settings put ...)"
     )
+
+    @field_validator("allowed_domains")
+    @classmethod
+    def _parse_domains(cls, entries: list[str]) -> list[str]:
+        """A malformed entry fails here, where task files and options come in, in canonical form after."""
+        return [str(parse_host_rule(entry)) for entry in entries]
+
+    @model_validator(mode="after")
+    def _start_is_allowed(self) -> StartSpec:
+        """A start URL the allowed domains would block is a task error, found before a browser starts.
+        (A relative URL is a task file's local page, resolved later; file:, about: and data: open no
+        connection.)"""
+        url = self.url
+        if not url or not self.allowed_domains or ":" not in url:
+            return self
+        scheme = url.split(":", 1)[0].lower()
+        if scheme in ("file", "about", "data"):
+            return self
+        rules = [parse_host_rule(entry) for entry in self.allowed_domains]
+        if scheme not in DEFAULT_PORTS or not url_allowed(rules, url):
+            raise ValueError(f"start URL {url} is outside the allowed domains ({', '.join(self.allowed_domains)})")
+        return self
 
 
 class UrlCheck(BaseModel):

@@ -39,6 +39,25 @@ def find_chromium(explicit: str | None = None) -> str | None:
     return None
 
 
+def guarded_args(proxy_server: str) -> list[str]:
+    """Flags that leave the browser one way out: the filtering proxy at ``proxy_server``.
+
+    ``<-loopback>`` drops Chromium's implicit proxy bypass for localhost and loopback addresses, so
+    those go through the filter too. WebRTC may use only proxied connections (no UDP of its own),
+    QUIC is off (it cannot be proxied), and the browser's own resolver answers "not found" for every
+    name but the proxy's address, so no page can make it look up a name (a DNS prefetch, say) either.
+    """
+    proxy_host = proxy_server.rsplit("//", 1)[-1].rsplit(":", 1)[0]
+    return [
+        f"--proxy-server={proxy_server}",
+        "--proxy-bypass-list=<-loopback>",
+        "--webrtc-ip-handling-policy=disable_non_proxied_udp",
+        "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",  # older name of the same switch
+        "--disable-quic",
+        f"--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE {proxy_host}",
+    ]
+
+
 def launch_args(extra: tuple[str, ...] = ()) -> list[str]:
     """Chromium flags; ``--no-sandbox`` only when running as root, where the sandbox cannot start."""
     args = list(BASE_ARGS)

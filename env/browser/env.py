@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from loguru import logger
-from playwright.sync_api import BrowserContext, ConsoleMessage, Download, Page, Request, Route, sync_playwright
+from playwright.sync_api import BrowserContext, ConsoleMessage, Download, Page, Request, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 from pydantic import BaseModel, ConfigDict, Field
 
 from env.base import ActionResult, Env, EnvError, Observation
 from env.browser.chromium import find_chromium, launch_args
 from env.browser.domains import DomainPolicy
+from env.browser.guard import DomainGuard
 from env.browser.keys import to_playwright_combo
 from env.browser.watchdog import Watchdog, chromium_descendants
 from env.geometry import ScreenGeometry
@@ -163,7 +164,8 @@ class BrowserEnv(Env):
         self._pending: set[Request] = set()
         self._blocked: list[str] = []
         self._downloads: list[Download] = []
-        self._policy = DomainPolicy([], allow_file=True)
+        self._guard = DomainGuard(self._blocked)
+        self._guarded = False  # the running browser's only way out is the guard's proxies
         self._artifacts: Path | None = None
         self._geometry: tuple[Viewport, float] = (self.config.viewport, self.config.device_scale_factor)
         self._watchdog = Watchdog(set(), 0)
@@ -177,9 +179,20 @@ class BrowserEnv(Env):
         self.settle_probe_value: Any = None
 
     # ----------------------------------------------------------------- lifecycle
-    def _ensure_browser(self) -> None:
+    @property
+    def _policy(self) -> DomainPolicy:
+        return self._guard.policy
+
+    def _ensure_browser(self, guarded: bool = False) -> None:
+        """A running Chromium launched for ``guarded`` episodes (allowed domains) or unguarded ones;
+        switching relaunches it, since the proxy, DNS and WebRTC flags hold for the whole browser."""
         if self._browser is not None and self._browser.is_connected():
-            return
+            if self._guarded == guarded:
+                return
+            try:
+                self._browser.close()
+            except PlaywrightError:
+                pass
         path = find_chromium(self.config.chromium_path)
         self._pw = self._pw or _acquire_playwright()
         before = chromium_descendants()
@@ -187,12 +200,14 @@ class BrowserEnv(Env):
             self._browser = self._pw.chromium.launch(
                 executable_path=path,
                 headless=self.config.headless,
-                args=launch_args(self.config.extra_args),
+                # the guard's flags come last, so that no extra argument can override them
+                args=launch_args(self.config.extra_args) + (self._guard.launch_args() if guarded else []),
                 chromium_sandbox=False,
             )
         except PlaywrightError as exc:
             first = str(exc).strip().splitlines()[0]
             raise EnvError(f"could not launch Chromium ({path or 'Playwright managed'}): {first}") from None
+        self._guarded = guarded
         new = chromium_descendants() - before
         if len(new) != 1:
             logger.debug("launch scan found {} new Chromium processes; the watchdog re-reads when it fires", len(new))
@@ -202,30 +217,37 @@ class BrowserEnv(Env):
     def reset(self, start: StartSpec, *, artifacts_dir: Path | None = None) -> None:
         if not start.url:
             raise EnvError("a browser task needs start.url")
-        self._ensure_browser()
+        try:
+            policy = DomainPolicy(start.allowed_domains, allow_file=start.url.startswith("file:"))
+        except ValueError as exc:
+            raise EnvError(str(exc)) from None
+        if policy.restricts_hosts and (why := policy.why_blocked(start.url)):
+            raise EnvError(f"start URL {start.url} is blocked: {why}")
+        self._ensure_browser(guarded=policy.restricts_hosts)
         self._close_context()
         self._watchdog.fired = False
         viewport = start.viewport or self.config.viewport
         dsf = start.device_scale_factor or self.config.device_scale_factor
         self._geometry = (viewport, dsf)
         self._artifacts = artifacts_dir
-        self._policy = DomainPolicy(start.allowed_domains, allow_file=start.url.startswith("file:"))
+        proxy = self._guard.begin_episode(policy)
         ctx = self._browser.new_context(
             viewport={"width": viewport.width, "height": viewport.height},
             device_scale_factor=dsf,
             accept_downloads=True,
             locale=self.config.locale,
+            proxy=proxy,  # type: ignore[arg-type]
         )
         ctx.add_init_script(_INTENTS)
         ctx.set_default_timeout(self.config.action_timeout_s * 1000)
         ctx.set_default_navigation_timeout(self.config.navigation_timeout_s * 1000)
         # Route only what the policy can block: every request costs a round trip when routed.
         if self._policy.restricts_hosts:
-            ctx.route("**/*", self._route)
+            ctx.route("**/*", self._guard.route)
         elif not self._policy.allow_file:
-            ctx.route("file://**", self._route)
+            ctx.route("file://**", self._guard.route)
         ctx.on("page", self._on_page)
-        ctx.on("request", lambda r: self._pending.add(r))
+        ctx.on("request", self._on_request)
         ctx.on("requestfinished", lambda r: self._pending.discard(r))
         ctx.on("requestfailed", self._on_request_failed)
         self._context = ctx
@@ -233,7 +255,9 @@ class BrowserEnv(Env):
         try:
             response = page.goto(start.url, wait_until="load")
         except PlaywrightError as exc:
-            raise EnvError(f"cannot open start URL {start.url}: {_short(exc)}") from None
+            raise EnvError(f"cannot open start URL {start.url}: {'; '.join(self._blocked) or _short(exc)}") from None
+        if self._blocked:  # e.g. a redirect off the allowed domains
+            raise EnvError(f"cannot open start URL {start.url}: {'; '.join(self._blocked)}")
         if response is not None and response.status >= 400:
             raise EnvError(f"start URL {start.url} answered HTTP {response.status}")
         self._settle(time.monotonic() + self.config.settle_timeout_s)
@@ -247,7 +271,7 @@ class BrowserEnv(Env):
         self._context = None
         self._pages = []
         self._pending = set()
-        self._blocked = []
+        self._blocked.clear()
         self._downloads = []
 
     def close(self) -> None:
@@ -261,6 +285,7 @@ class BrowserEnv(Env):
             _release_playwright()
         self._browser = None
         self._pw = None
+        self._guard.close()
 
     # ----------------------------------------------------------------- events
     def _on_page(self, page: Page) -> None:
@@ -268,6 +293,11 @@ class BrowserEnv(Env):
         page.on("close", lambda p: self._pages.remove(p) if p in self._pages else None)
         page.on("download", lambda d: self._downloads.append(d))
         page.on("console", self._on_console)
+        page.on("websocket", lambda ws: self._guard.on_websocket(page, ws))
+
+    def _on_request(self, request: Request) -> None:
+        self._pending.add(request)
+        self._guard.on_request(request)
 
     def _on_request_failed(self, request: Request) -> None:
         self._pending.discard(request)
@@ -284,15 +314,6 @@ class BrowserEnv(Env):
                 f"navigation to {url} blocked: file:// URLs are allowed only for tasks that start on a local file"
             )
 
-    def _route(self, route: Route, request: Request) -> None:
-        if request.is_navigation_request() and (why := self._policy.why_blocked(request.url)):
-            self._blocked.append(f"navigation to {request.url} blocked: {why}")
-            # 204 No Content cancels a navigation and leaves the current page in place, where an
-            # abort would replace it with Chromium's error page.
-            route.fulfill(status=204, body="")
-        else:
-            route.fallback()
-
     @property
     def page(self) -> Page:
         if not self._pages:
@@ -303,6 +324,9 @@ class BrowserEnv(Env):
     def observe(self) -> Observation:
         if self._watchdog.fired:
             raise EnvError(f"the page stopped responding for {self.config.hang_timeout_s:g}s and was killed")
+        if self._guard.active:  # e.g. a page's timer navigated off the allowed domains since the last step
+            for note in self._guard.leave_refused_pages(self._pages):
+                logger.debug("before observing: {}", note)
         page = self.page
         viewport, dsf = self._geometry
         try:
@@ -354,6 +378,10 @@ class BrowserEnv(Env):
 
     # ----------------------------------------------------------------- act
     def _execute(self, action: ActionBase, geometry: ScreenGeometry) -> ActionResult:
+        result = self._act(action, geometry)
+        return self._guard.after_action(result, self._pages) if self._guard.active else result
+
+    def _act(self, action: ActionBase, geometry: ScreenGeometry) -> ActionResult:
         self.settle_probe_value = None  # only a settle after this action may set it
         pages_before = list(self._pages)
         self._blocked.clear()
