@@ -16,6 +16,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from loguru import logger
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
@@ -27,6 +28,7 @@ from agent.scripted import ScriptedPolicy, ScriptError
 from agent.secrets import SecretSet
 from env import Env, EnvError, StartSpec, Viewport
 from env.browser import BrowserConfig, BrowserEnv
+from env.domains import ALLOW_DOMAIN_HELP
 from tasks import Task, TaskFileError
 from tools import REGISTRY
 
@@ -118,9 +120,7 @@ def run(
     out_dir: Annotated[Path, typer.Option("--out", help="bundles are written under this folder")] = Path("runs"),
     viewport: Annotated[str | None, typer.Option(help="viewport in CSS px, e.g. 1280x720")] = None,
     scale: Annotated[float | None, typer.Option(help="device scale factor, e.g. 2 for HiDPI")] = None,
-    allow_domain: Annotated[
-        list[str] | None, typer.Option("--allow-domain", help="domain the agent may reach (repeatable)")
-    ] = None,
+    allow_domain: Annotated[list[str] | None, typer.Option("--allow-domain", help=ALLOW_DOMAIN_HELP)] = None,
     record_secrets: Annotated[
         bool, typer.Option("--record-secrets", help="keep text typed into password fields")
     ] = False,
@@ -166,17 +166,15 @@ def run(
         fail(str(exc))
     if scale is not None and not 0 < scale <= 8:
         fail(f"--scale must be in (0, 8], got {scale:g}")
-    start: StartSpec = task.start.model_copy(
-        update={
-            k: v
-            for k, v in {
-                "viewport": vp,
-                "device_scale_factor": scale,
-                "allowed_domains": [*task.start.allowed_domains, *(allow_domain or [])] or None,
-            }.items()
-            if v is not None
-        }
-    )
+    overrides = {
+        "viewport": vp,
+        "device_scale_factor": scale,
+        "allowed_domains": [*task.start.allowed_domains, *(allow_domain or [])] or None,
+    }
+    try:  # validated, so a malformed --allow-domain or a start URL outside the list stops here, before any browser
+        start = StartSpec.model_validate({**dict(task.start), **{k: v for k, v in overrides.items() if v is not None}})
+    except ValidationError as exc:
+        fail(str(exc.errors()[0]["msg"]).removeprefix("Value error, "))
     spec = task.to_spec().model_copy(update={"start": start, **({"max_steps": max_steps} if max_steps else {})})
     if env_kind is not None:
         if env_kind not in ("browser", "android"):
