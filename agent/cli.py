@@ -253,10 +253,13 @@ def _qwen_policy(**options: object) -> Policy:
     An option given as None is left to PolicySpec's default (pixel limits the user did not set).
     """
     from agent.policy_spec import PolicySpec, PolicySpecError
+    from agent.qwen.threads import apply, threads_for
 
     given = {k: v for k, v in options.items() if v is not None}
     try:
-        return PolicySpec(kind="qwen", **given).build()  # type: ignore[arg-type]
+        spec = PolicySpec(kind="qwen", **given)  # type: ignore[arg-type]
+        apply(threads_for(spec))  # torch threads from this process's CPUs and the model's size, before it loads
+        return spec.build()
     except PolicySpecError as exc:
         fail(str(exc))
     except ValueError as exc:

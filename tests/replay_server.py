@@ -23,9 +23,10 @@ class Reply:
         delay_s: float = 0.0,
         headers: dict[str, str] | None = None,
         raw: str | None = None,
+        finish_reason: str = "stop",
     ) -> None:
         self.content, self.status, self.delay_s = content, status, delay_s
-        self.headers, self.raw = headers or {}, raw
+        self.headers, self.raw, self.finish_reason = headers or {}, raw, finish_reason
 
     def body(self, model: str) -> bytes:
         if self.raw is not None:
@@ -38,7 +39,11 @@ class Reply:
                 "object": "chat.completion",
                 "model": model,
                 "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": self.content}, "finish_reason": "stop"}
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": self.content},
+                        "finish_reason": self.finish_reason,
+                    }
                 ],
                 "usage": {"prompt_tokens": 1000, "completion_tokens": 12, "total_tokens": 1012},
             }

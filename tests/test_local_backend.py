@@ -128,7 +128,7 @@ def test_answer_keeps_box_tags_and_drops_the_end_token(
     response = tiny_local_backend.generate(request_for(screenshots["desktop"], max_pixels=TINY_MAX_PIXELS))
     assert response.text == answer
     assert response.completion_tokens == len(answer_ids) + 1
-    assert response.extra["finish_reason"] == "stop"
+    assert response.finish_reason == "stop"
 
 
 def test_grid_disagreement_is_refused(tiny_local_backend: LocalBackend, screenshots: dict[str, Observation]) -> None:

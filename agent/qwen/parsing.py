@@ -5,6 +5,11 @@ single quotes, trailing commas, unquoted keys or Python literals, forget the clo
 or stop one brace short. Everything here accepts what a reader would accept and, when nothing
 can be read, raises :class:`ParseError` with a message precise enough to be fed back to the model.
 
+What is never accepted is a value cut off by the end of the output (``"coordinate": [100, 2``, a
+string without its closing quote, a key without its value, a call without its ``)``): closing it
+would invent a value (y=2 where the model was writing 250). Only objects whose last value is
+complete are closed; everything else raises :class:`TruncatedOutputError`.
+
 Two readers:
 
 - :func:`extract_tool_calls` / :func:`extract_json_objects`: JSON-ish objects, inside
@@ -24,7 +29,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agent.qwen.dialects.base import ParseError
+from agent.qwen.dialects.base import ParseError, TruncatedOutputError
 from agent.qwen.resize import ResizeGeometry
 from tools import ActionBase
 
@@ -43,6 +48,10 @@ class LooseJSONError(ValueError):
     def __init__(self, message: str, pos: int) -> None:
         super().__init__(message)
         self.pos = pos
+
+
+class LooseJSONCutOff(LooseJSONError):
+    """The text ended in the middle of a value (a number, string, list, key or argument list)."""
 
 
 _NUMBER = re.compile(r"[+-]?(?:0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)")
@@ -81,14 +90,25 @@ class _LooseReader:
     Accepts: single- or double-quoted strings (raw newlines allowed, Python/JSON escapes), unquoted
     keys, bare words as string values, trailing and missing commas, ``(...)`` as lists,
     ``True/False/None`` and ``true/false/null``, ``//``, ``/* */`` and ``#`` comments, hex numbers.
+
+    Running out of text inside a value raises :class:`LooseJSONCutOff`. With ``close_at_end``, an
+    object whose last value is complete (a closed string, list or object, or a keyword) is closed
+    at the end of the text, as if its ``}`` had been written; a number or bare word touching the
+    end is not complete (``2`` may be the start of ``250``).
     """
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, *, close_at_end: bool = False) -> None:
         self.s = text
         self.i = 0
+        self.close_at_end = close_at_end
+        #: whether the value read last might continue past the end of the text
+        self._open_ended = False
 
     def fail(self, message: str) -> LooseJSONError:
         return LooseJSONError(f"{message} at character {self.i}", self.i)
+
+    def cut(self, message: str) -> LooseJSONCutOff:
+        return LooseJSONCutOff(f"the output ends {message}", self.i)
 
     def read_all(self) -> Any:
         value = self.value(0)
@@ -120,8 +140,9 @@ class _LooseReader:
         if depth > _MAX_DEPTH:
             raise self.fail("nesting too deep")
         c = self.peek()
+        self._open_ended = False
         if not c:
-            raise self.fail("unexpected end of input")
+            raise self.cut("where a value should start")
         if c == "{":
             return self.obj(depth)
         if c in "[(":
@@ -133,6 +154,9 @@ class _LooseReader:
             if m:
                 self.i = m.end()
                 text = m.group()
+                self._open_ended = self.i == len(self.s)
+                if self._open_ended and self.close_at_end:
+                    raise self.cut(f"in the middle of the number {text!r}")
                 if "x" in text or "X" in text:
                     return int(text, 16)
                 if any(ch in text for ch in ".eE"):
@@ -142,6 +166,9 @@ class _LooseReader:
         if m:
             self.i = m.end()
             word = m.group()
+            self._open_ended = self.i == len(self.s) and word not in _KEYWORDS
+            if self._open_ended and self.close_at_end:
+                raise self.cut(f"in the middle of the word {word!r}")
             return _KEYWORDS.get(word, word)
         raise self.fail(f"unexpected {c!r}")
 
@@ -154,15 +181,19 @@ class _LooseReader:
             if c == "}":
                 self.i += 1
                 return out
-            if c in "\"'":
+            if c and c in "\"'":
                 key = self.string()
             else:
                 m = _IDENT.match(self.s, self.i) or _NUMBER.match(self.s, self.i)
                 if not m:
-                    raise self.fail(f"expected a key or '}}', got {c!r}" if c else "unexpected end of input")
+                    if not c:
+                        raise self.cut("inside an object, before its next key")
+                    raise self.fail(f"expected a key or '}}', got {c!r}")
                 self.i = m.end()
                 key = m.group()
             self.ws()
+            if not self.peek():
+                raise self.cut(f"after the key {key!r}, before its value")
             if self.peek() != ":":
                 raise self.fail(f"expected ':' after the key {key!r}")
             self.i += 1
@@ -174,8 +205,12 @@ class _LooseReader:
             elif c == "}":
                 self.i += 1
                 return out
-            elif not (c in "\"'" or (c and (c.isalpha() or c == "_"))):  # else: a missing comma
-                raise self.fail("expected ',' or '}'" if c else "unexpected end of input, expected '}'")
+            elif not c:
+                if self.close_at_end and not self._open_ended:
+                    return out  # the last value is complete: only the '}' is missing
+                raise self.cut(f"inside an object, after the value of {key!r}, before its closing '}}'")
+            elif not (c in "\"'" or c.isalpha() or c == "_"):  # else: a missing comma
+                raise self.fail("expected ',' or '}'")
 
     def arr(self, closer: str, depth: int) -> list[Any]:
         self.i += 1
@@ -193,8 +228,10 @@ class _LooseReader:
             elif c == closer:
                 self.i += 1
                 return out
+            elif not c:
+                raise self.cut(f"inside a list, before its closing {closer!r}")
             else:
-                raise self.fail(f"expected ',' or {closer!r}" if c else f"unexpected end of input, expected {closer!r}")
+                raise self.fail(f"expected ',' or {closer!r}")
 
     def string(self) -> str:
         s, n = self.s, len(self.s)
@@ -229,7 +266,7 @@ class _LooseReader:
             buf.append(c)
             i += 1
         self.i = n
-        raise self.fail(f"unterminated string starting with {quote}")
+        raise self.cut(f"inside a string (no closing {quote})")
 
 
 def _from_python(value: Any) -> Any:
@@ -275,7 +312,7 @@ def _string_end(text: str, start: int) -> int:
 
 def _balanced_end(text: str, start: int) -> tuple[int, list[str] | None]:
     """(index just past the bracket closing ``text[start]``, None), or (-1, closers still open) when
-    the text ends first, or (-1, None) for a mismatched bracket or an unterminated string."""
+    the text ends first (also inside a string), or (-1, None) for a mismatched bracket."""
     closers = {"{": "}", "[": "]"}
     stack: list[str] = []
     i, n = start, len(text)
@@ -284,7 +321,7 @@ def _balanced_end(text: str, start: int) -> tuple[int, list[str] | None]:
         if c in "\"'":
             end = _string_end(text, i)
             if end < 0:
-                return -1, None
+                return -1, stack
             i = end
             continue
         if c in closers:
@@ -308,37 +345,46 @@ class JsonMatch:
     end: int
 
 
-def find_json_objects(text: str, *, repair: bool = True) -> tuple[list[JsonMatch], str | None]:
-    """Every top-level ``{...}`` in ``text`` that reads as an object, and the first reading error.
+def find_json_objects(text: str, *, repair: bool = True) -> tuple[list[JsonMatch], LooseJSONError | None]:
+    """Every top-level ``{...}`` in ``text`` that reads as an object, and the first reading error
+    (a :class:`LooseJSONCutOff` when an object was cut off by the end of the text).
 
     Braces inside strings do not count. A candidate that does not read (prose in braces) is skipped
-    and its inside searched. With ``repair``, an object cut off at the end of the text (closing
-    brackets missing, e.g. a truncated generation) is closed and read.
+    and its inside searched. An object running to the end of the text is cut off: an error, and
+    nothing inside it is searched (the inner object of a cut-off call is not a call); except that
+    with ``repair`` one whose last value is complete (a model that stopped one brace short) is
+    closed and read.
     """
     found: list[JsonMatch] = []
-    error: str | None = None
+    error: LooseJSONError | None = None
     i = text.find("{")
     while 0 <= i < len(text):
         end, open_closers = _balanced_end(text, i)
-        candidate = None
         if end > 0:
             candidate = text[i:end]
-        elif repair and open_closers:
-            tail = _FENCE.sub("", text[i:]).rstrip()
-            candidate = tail + "".join(reversed(open_closers))
-            end = len(text)
-        if candidate is not None:
             try:
                 value = loads_loose(candidate)
+            except LooseJSONError as exc:  # prose in braces, or a comment hiding the '}'
+                error = error or LooseJSONError(f"{exc} of {_clip(candidate)!r}", exc.pos)
+                value = None
+        elif open_closers is not None:
+            candidate = _FENCE.sub(" ", text[i:])  # a fence ends a value as surely as a space
+            try:
+                value = _LooseReader(candidate, close_at_end=repair).read_all()
+            except LooseJSONCutOff as exc:
+                error = LooseJSONCutOff(f"{exc}: {clip_end(candidate)!r}", exc.pos)
+                break
             except LooseJSONError as exc:
-                error = error or f"{exc} of {_clip(candidate)!r}"
-            else:
-                if isinstance(value, dict):
-                    found.append(JsonMatch(value, i, end))
-                    i = text.find("{", end)
-                    continue
-        elif error is None:
-            error = f"unbalanced braces or an unterminated string in {_clip(text[i:])!r}"
+                error = error or LooseJSONError(f"{exc} of {_clip(candidate)!r}", exc.pos)
+                value = None
+            end = len(text)
+        else:
+            error = error or LooseJSONError(f"unbalanced braces in {_clip(text[i:])!r}", i)
+            value = None
+        if isinstance(value, dict):
+            found.append(JsonMatch(value, i, end))
+            i = text.find("{", end)
+            continue
         i = text.find("{", i + 1)
     return found, error
 
@@ -346,6 +392,12 @@ def find_json_objects(text: str, *, repair: bool = True) -> tuple[list[JsonMatch
 def _clip(text: str, limit: int = 80) -> str:
     text = text.strip()
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def clip_end(text: str, limit: int = 60) -> str:
+    """The last ``limit`` characters: where a cut-off output stopped is what the model needs to see."""
+    text = text.strip()
+    return text if len(text) <= limit else "..." + text[3 - limit :]
 
 
 def tool_call_blocks(text: str) -> list[tuple[int, int]]:
@@ -369,12 +421,14 @@ class ExtractedCalls:
     spans: list[tuple[int, int]] = field(default_factory=list)
 
 
-def extract_tool_calls(text: str, *, expected: str = EXPECTED_TOOL_CALL) -> ExtractedCalls:
+def extract_tool_calls(text: str, *, expected: str = EXPECTED_TOOL_CALL, close_objects: bool = True) -> ExtractedCalls:
     """All tool-call objects in ``text``: inside ``<tool_call>`` blocks when there are any, else any
-    JSON-ish object in the text. Raises :class:`ParseError` when there is none.
+    JSON-ish object in the text. Raises :class:`ParseError` when there is none, and
+    :class:`TruncatedOutputError` when the first one is cut off by the end of the output.
 
     When the first ``<tool_call>`` block does not read, that is an error even if a later one does:
-    executing the second of two intended calls would be worse than asking again.
+    executing the second of two intended calls would be worse than asking again. ``close_objects``:
+    see :func:`find_json_objects` (``repair``); False where the output was stopped by the token limit.
     """
     if text is None or not text.strip():
         raise ParseError(f"no tool call found in the output (it is empty); expected {expected}")
@@ -383,11 +437,14 @@ def extract_tool_calls(text: str, *, expected: str = EXPECTED_TOOL_CALL) -> Extr
     spans: list[tuple[int, int]] = []
     if blocks:
         for start, end in blocks:
-            matches, error = find_json_objects(text[start:end])
+            matches, error = find_json_objects(text[start:end], repair=close_objects)
             if not matches:
                 if calls:
                     break
                 block = text[start:end].strip()
+                if isinstance(error, LooseJSONCutOff) or (not block and end == len(text)):
+                    why = error or "the output ends right after <tool_call>"
+                    raise TruncatedOutputError(f"the tool call is cut off ({why}); expected {expected}")
                 why = " (the block is empty)" if not block else f" ({error})" if error else " (no {...} object in it)"
                 raise ParseError(
                     f"could not read the JSON object inside <tool_call></tool_call>{why}; expected {expected}"
@@ -396,8 +453,10 @@ def extract_tool_calls(text: str, *, expected: str = EXPECTED_TOOL_CALL) -> Extr
         open_tags = [m.start() for m in _TOOL_CALL_OPEN.finditer(text)]
         spans = [(tag, _block_end(text, end)) for tag, (_, end) in zip(open_tags, blocks, strict=True)]
     else:
-        matches, _ = find_json_objects(text)
+        matches, error = find_json_objects(text, repair=close_objects)
         if not matches:
+            if isinstance(error, LooseJSONCutOff):
+                raise TruncatedOutputError(f"the tool call is cut off ({error}); expected {expected}")
             raise ParseError(f"no tool call found in the output; expected {expected}")
         calls = [m.value for m in matches]
         spans = [(m.start, m.end) for m in matches]
@@ -462,7 +521,7 @@ def _read_call_args(text: str, pos: int) -> tuple[dict[str, str], list[str], int
         while i < n and text[i].isspace():
             i += 1
         if i >= n:
-            raise LooseJSONError("unexpected end of text, expected ')'", i)
+            raise LooseJSONCutOff("the output ends before the call's closing ')'", i)
         if text[i] == ")":
             return args, positional, i + 1
         name = None
@@ -486,6 +545,8 @@ def _read_call_args(text: str, pos: int) -> tuple[dict[str, str], list[str], int
                 closing = re.compile(re.escape(quote) + r"\s*(?=\)|,\s*[A-Za-z_]\w*\s*=)")
                 cm = closing.search(text, i)
                 if cm is None:
+                    if quote not in text[i:]:  # the quote that ended the value began a cut-off one
+                        raise LooseJSONCutOff(f"the output ends inside the string {text[opening:]!r}", n)
                     raise LooseJSONError(f"expected ',' or ')' after the string {value!r}", j)
                 raw = re.sub(r"(?<!\\)" + re.escape(quote), "\\" + quote, text[opening + 1 : cm.start()])
                 value = _LooseReader(quote + raw + quote).string()
@@ -515,7 +576,7 @@ def _read_call_args(text: str, pos: int) -> tuple[dict[str, str], list[str], int
         elif i < n and text[i] == ")":
             return args, positional, i + 1
         elif i >= n:
-            raise LooseJSONError("unexpected end of text, expected ')'", i)
+            raise LooseJSONCutOff("the output ends before the call's closing ')'", i)
         else:
             raise LooseJSONError(f"expected ',' or ')' but found {text[i]!r}", i)
 
@@ -523,7 +584,8 @@ def _read_call_args(text: str, pos: int) -> tuple[dict[str, str], list[str], int
 def find_function_calls(text: str, names: Collection[str] | None = None) -> list[FunctionCall]:
     """Python-style calls in ``text``, in order. With ``names``, only calls of those names (case-
     insensitive) count, so prose like 'wait (a second)' is not taken for a call; without, every
-    ``identifier(`` does. Raises :class:`ParseError` when the first call's arguments do not read."""
+    ``identifier(`` does. Raises :class:`ParseError` when the first call's arguments do not read
+    (:class:`TruncatedOutputError` when the output ends inside them)."""
     wanted = None if names is None else {n.lower() for n in names}
     out: list[FunctionCall] = []
     i = 0
@@ -540,7 +602,8 @@ def find_function_calls(text: str, names: Collection[str] | None = None) -> list
         except LooseJSONError as exc:
             if out:
                 return out
-            raise ParseError(f"could not read the arguments of {name}(...): {exc}") from None
+            error = TruncatedOutputError if isinstance(exc, LooseJSONCutOff) else ParseError
+            raise error(f"could not read the arguments of {name}(...): {exc}") from None
         out.append(FunctionCall(name, args, positional, m.start(), end))
         i = end
 

@@ -19,7 +19,7 @@ from agent.episode import EpisodeSpec, StepRecord, read_bundle
 from agent.policy import Decision, Policy
 from agent.qwen.backends.base import Backend, BackendError, ModelResponse, SamplingConfig
 from agent.qwen.dialects import get_dialect
-from agent.qwen.dialects.base import Dialect, EnvKind, ParseError
+from agent.qwen.dialects.base import Dialect, EnvKind, ParseError, TruncatedOutputError
 from agent.qwen.prompt import PROMPT_VERSION, PromptConfig, build_request, messages_for_record, repair_messages
 from env import Observation
 from tools import REGISTRY, ActionBase
@@ -93,13 +93,19 @@ class QwenPolicy(Policy):
                 return Decision(raw_output=raw or None, parse_error=f"model call failed: {exc}", metadata=meta)
             raw = response.text
             record = _response_record(response)
+            at_limit = response.finish_reason == "length"
             try:
-                parsed = self.dialect.parse(raw, geometry, self.env)
+                parsed = self.dialect.parse(raw, geometry, self.env, at_token_limit=at_limit)
             except ParseError as exc:
                 error = str(exc)
-                meta["attempts"].append({**record, "parse_error": error})
+                if at_limit:
+                    error = f"output cut off at the token limit ({request.sampling.max_new_tokens} tokens): {error}"
+                record["parse_error"] = error
                 if attempt < self.config.max_repairs:
-                    request = repair_messages(request, raw, error)
+                    cut_off = at_limit or isinstance(exc, TruncatedOutputError)
+                    request = repair_messages(request, raw, error, cut_off=cut_off)
+                    record["repair_prompt"] = request.messages[-1]["content"][0]["text"]
+                meta["attempts"].append(record)
                 continue
             meta["attempts"].append(record)
             meta.update(

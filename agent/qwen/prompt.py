@@ -100,21 +100,30 @@ def build_request(
     return ModelRequest(messages=messages, images=images, sampling=sampling)
 
 
-def repair_messages(request: ModelRequest, raw_output: str, error: str) -> ModelRequest:
-    """The same request plus the failed answer and the parse error, asking for a corrected call."""
+def repair_messages(request: ModelRequest, raw_output: str, error: str, *, cut_off: bool = False) -> ModelRequest:
+    """The same request plus the failed answer and the parse error, asking for a corrected call.
+
+    ``cut_off``: the answer stopped inside the call (token limit or not). The model is asked for the
+    whole call, from its start: shown its cut-off answer, it might write only the missing rest,
+    which alone is no call.
+    """
+    if cut_off:
+        ask = (
+            f"Your reply was cut off before the call was complete: {error}\nWrite the whole call again, from its "
+            "beginning, in the required format, and nothing else; keep any thought short so the call fits."
+        )
+    else:
+        ask = (
+            f"Your reply could not be used: {error}\nReply again with exactly one valid action, "
+            "in the required format, and nothing else."
+        )
     messages = [
         *request.messages,
         {"role": "assistant", "content": [{"type": "text", "text": raw_output}]},
         {
             "role": "user",
             "content": [
-                {
-                    "type": "text",
-                    "text": (
-                        f"Your reply could not be used: {error}\nReply again with exactly one valid action, "
-                        "in the required format, and nothing else."
-                    ),
-                }
+                {"type": "text", "text": ask},
             ],
         },
     ]

@@ -37,6 +37,8 @@ from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.policy_spec import PolicySpec
+from agent.qwen.threads import apply as apply_threads
+from agent.qwen.threads import threads_for
 from tasks.bench.core import Suite, SuiteError, Unit, UnitResult, Worker
 from tasks.bench.results import HeldLock, ResultsLog, completed_keys, identity_of, lock_run, open_run, stamp
 
@@ -159,10 +161,7 @@ def _worker_main(
     """Runs in the worker process: open the worker once, then run units until told to stop."""
     _end_with_parent(parent_pid if parent_pid is not None else os.getppid())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
-    if threads:
-        # N workers each running a local model must not each start one thread per core
-        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ.setdefault(var, str(threads))
+    apply_threads(threads)  # this worker's share of the CPUs, before its model (and torch) loads
     logger.remove()
     logger.add(sys.stderr, level="DEBUG" if verbose else "WARNING", format=f"w{index} {{time:HH:mm:ss}} {{message}}")
     try:
@@ -297,7 +296,7 @@ class LocalPool:
 
     def __init__(self, suite: Suite, policy: PolicySpec, out: Path, size: int, verbose: bool = False) -> None:
         self.suite, self.policy, self.out, self.verbose = suite, policy, out, verbose
-        self.threads = max(1, (os.cpu_count() or 1) // size) if size > 1 else 0
+        self.threads = threads_for(policy, workers=size) or 0
         self.ctx = mp.get_context("spawn")
         self.slots: list[_Slot] = []
         self._next_index = 0

@@ -56,6 +56,11 @@ class ModelResponse(BaseModel):
     visual_tokens: int | None = None
     text_tokens: int | None = Field(None, description="prompt tokens that are not image tokens")
     completion_tokens: int | None = None
+    finish_reason: str | None = Field(
+        None,
+        description="'stop': the model ended its answer; 'length': max_new_tokens cut it (the parser then "
+        "completes nothing); None: the server did not say",
+    )
     image_grid_thw: list[list[int]] | None = None
     timings_ms: dict[str, float] = Field(default_factory=dict, description="e.g. preprocess, prefill, decode, request")
     model: str | None = None

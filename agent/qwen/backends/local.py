@@ -374,6 +374,7 @@ class LocalBackend(Backend):
             visual_tokens=visual_tokens,
             text_tokens=prompt_tokens - visual_tokens,
             completion_tokens=completion_tokens,
+            finish_reason=finish_reason,
             image_grid_thw=grid,
             timings_ms={
                 "preprocess": (t1 - t0) * 1000,
@@ -384,7 +385,6 @@ class LocalBackend(Backend):
             model=self.model_id,
             revision=self.revision or self.commit,
             extra={
-                "finish_reason": finish_reason,
                 "min_pixels": min_pixels,
                 "max_pixels": max_pixels,
                 "generation": {
@@ -412,6 +412,7 @@ class LocalBackend(Backend):
             "commit": self.commit,
             "dtype": self.dtype_name,
             "device": self.device,
+            "threads": self._torch.get_num_threads(),  # CPU intra-op threads (agent.qwen.threads)
             "attn_implementation": self.attn_implementation,
             "min_pixels": self.min_pixels,
             "max_pixels": self.max_pixels,

@@ -177,7 +177,8 @@ class ServedBackend(Backend):
     ) -> ModelResponse:
         try:
             data = response.json()
-            text = data["choices"][0]["message"]["content"] or ""
+            choice = data["choices"][0]
+            text = choice["message"]["content"] or ""
         except (ValueError, KeyError, IndexError, TypeError):
             raise BackendError(f"unexpected response from {self.endpoint}: {response.text[:200]!r}") from None
         if isinstance(text, list):  # some servers return content parts
@@ -191,6 +192,7 @@ class ServedBackend(Backend):
             visual_tokens=visual,
             text_tokens=(prompt - visual) if isinstance(prompt, int) and prompt >= visual else None,
             completion_tokens=usage.get("completion_tokens"),
+            finish_reason=choice.get("finish_reason") if isinstance(choice.get("finish_reason"), str) else None,
             image_grid_thw=[list(img.geometry.image_grid_thw) for img in request.images],
             timings_ms={"request": round(elapsed * 1000, 2)},
             model=data.get("model") or self.model,

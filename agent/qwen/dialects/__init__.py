@@ -6,7 +6,7 @@ name from a Hugging Face model id or a local folder name.
 
 from __future__ import annotations
 
-from agent.qwen.dialects.base import Dialect, EnvKind, ParsedOutput, ParseError
+from agent.qwen.dialects.base import Dialect, EnvKind, ParsedOutput, ParseError, TruncatedOutputError
 from agent.qwen.dialects.qwen2 import Qwen2Dialect
 from agent.qwen.dialects.qwen25 import Qwen25Dialect
 from agent.qwen.dialects.showui import ShowUIDialect
@@ -67,6 +67,7 @@ __all__ = [
     "Qwen2Dialect",
     "Qwen25Dialect",
     "ShowUIDialect",
+    "TruncatedOutputError",
     "get_dialect",
     "infer_dialect",
 ]

@@ -24,6 +24,14 @@ class ParseError(ValueError):
     coordinates outside the image) and, where useful, what is expected instead."""
 
 
+class TruncatedOutputError(ParseError):
+    """Output that ends in the middle of a call: inside a number, string, list, key or argument list.
+
+    Never read as an action: the value the model was writing is unknown (``[100, 2`` may have been
+    ``[100, 250]``), so closing it would invent one. The policy says whether the token limit cut it
+    and asks for the whole call again."""
+
+
 class ParsedOutput(BaseModel):
     """A successfully parsed model output."""
 
@@ -50,8 +58,13 @@ class Dialect(ABC):
         the resized image size."""
 
     @abstractmethod
-    def parse(self, text: str, geometry: ResizeGeometry, env: EnvKind = "browser") -> ParsedOutput:
-        """Model text -> action in screenshot px. Raises ParseError."""
+    def parse(
+        self, text: str, geometry: ResizeGeometry, env: EnvKind = "browser", *, at_token_limit: bool = False
+    ) -> ParsedOutput:
+        """Model text -> action in screenshot px. Raises ParseError (TruncatedOutputError for output
+        cut off inside a call). ``at_token_limit``: generation stopped on max_new_tokens, so the text
+        may end anywhere; nothing that runs to its end is completed (not even a missing last brace,
+        which a model that stopped by itself is forgiven)."""
 
     @abstractmethod
     def encode(self, action: ActionBase, geometry: ResizeGeometry, env: EnvKind = "browser") -> str:

@@ -17,7 +17,7 @@ import re
 from typing import Any, ClassVar
 
 from agent.qwen import parsing
-from agent.qwen.dialects.base import Dialect, EnvKind, ParsedOutput, ParseError
+from agent.qwen.dialects.base import Dialect, EnvKind, ParsedOutput, ParseError, TruncatedOutputError
 from agent.qwen.resize import ResizeGeometry
 from tools import (
     ActionBase,
@@ -124,7 +124,9 @@ class Qwen2Dialect(Dialect):
         )
 
     # ------------------------------------------------------------------ parse
-    def parse(self, text: str, geometry: ResizeGeometry, env: EnvKind = "browser") -> ParsedOutput:
+    def parse(
+        self, text: str, geometry: ResizeGeometry, env: EnvKind = "browser", *, at_token_limit: bool = False
+    ) -> ParsedOutput:
         if text is None or not text.strip():
             raise ParseError(f"no action found in the output (it is empty); expected {_EXPECTED}")
         known = set(ACTIONS) | set(ACTION_ALIASES)
@@ -132,6 +134,10 @@ class Qwen2Dialect(Dialect):
         if label:
             calls = parsing.find_function_calls(text[label.end() :])
             calls = calls[:1] + [c for c in calls[1:] if c.name.lower() in known]
+            if not calls and re.fullmatch(r"\s*\w*", text[label.end() :]):
+                raise TruncatedOutputError(
+                    f"the output ends at 'Action: {text[label.end() :].strip()}' before the call; expected {_EXPECTED}"
+                )
             if not calls:
                 raise ParseError(
                     f"no action call after 'Action:'; expected e.g. click(start_box='(x,y)'); "
@@ -152,6 +158,13 @@ class Qwen2Dialect(Dialect):
                 thought=thought,
             )
         boxes = list(_BOX.finditer(text))
+        if boxes and boxes[-1].end() == len(text) and not text.endswith("<|box_end|>"):
+            if len(boxes) == 1:  # a box without its end may be a point without its last digits
+                raise TruncatedOutputError(
+                    f"the output ends inside a box ({parsing.clip_end(text, 40)!r}, no <|box_end|>); "
+                    f"expected {_EXPECTED}"
+                )
+            boxes.pop()
         if boxes:
             first = boxes[0]
             x, y = self._box(first.group("box"), "box", geometry)
@@ -163,6 +176,10 @@ class Qwen2Dialect(Dialect):
             outside = _MARKUP.sub("", outside).strip()
             return ParsedOutput(action=Click(x=x, y=y), call=call, extra_calls=rest, thought=outside or None)
         if _BARE_BOX.fullmatch(text.strip()):
+            bare = text.strip()
+            if at_token_limit and len(_NUMBER.findall(bare)) == 2 and not bare.endswith(("))", "]")):
+                # '(x1,y1)' stopped by the limit may be the first corner of '(x1,y1),(x2,y2)'
+                raise TruncatedOutputError(f"the output may end inside a box ({text.strip()!r}); expected {_EXPECTED}")
             x, y = self._box(text.strip(), "box", geometry)
             return ParsedOutput(action=Click(x=x, y=y), call={"action": "click", "box": text.strip()})
         raise ParseError(f"no action found in the output; expected {_EXPECTED}")

@@ -211,9 +211,11 @@ class Qwen25Dialect(Dialect):
         )
 
     # ------------------------------------------------------------------ parse
-    def parse(self, text: str, geometry: ResizeGeometry, env: EnvKind = "browser") -> ParsedOutput:
+    def parse(
+        self, text: str, geometry: ResizeGeometry, env: EnvKind = "browser", *, at_token_limit: bool = False
+    ) -> ParsedOutput:
         tool = MOBILE_TOOL if env == "android" else COMPUTER_TOOL
-        found = parsing.extract_tool_calls(text, expected=_EXPECTED % tool)
+        found = parsing.extract_tool_calls(text, expected=_EXPECTED % tool, close_objects=not at_token_limit)
         first, *rest = found.calls
         action = self._to_action(first, geometry, env)
         return ParsedOutput(action=action, call=first, extra_calls=rest, thought=found.thought)

@@ -12,7 +12,7 @@ import re
 from typing import Any, ClassVar
 
 from agent.qwen import parsing
-from agent.qwen.dialects.base import Dialect, EnvKind, ParsedOutput, ParseError
+from agent.qwen.dialects.base import Dialect, EnvKind, ParsedOutput, ParseError, TruncatedOutputError
 from agent.qwen.resize import ResizeGeometry
 from tools import ActionBase, Answer, Click, Key, Scroll, Swipe, Type
 
@@ -40,6 +40,8 @@ UNSUPPORTED = {
 KEYS = ("action", "value", "position")
 
 _EXPECTED = "{'action': 'CLICK', 'value': None, 'position': [x, y]} with x, y from 0 to 1"
+#: a bare point the output ends inside: '[0.49, 0.4'
+_CUT_POINT = re.compile(r"(?:```\w*\s*)?\[[\s\d.,eE+-]*")
 _BARE_POINT = re.compile(r"(?:```\w*\s*)?\[\s*(-?[\d.]+(?:[eE]-?\d+)?)\s*,\s*(-?[\d.]+(?:[eE]-?\d+)?)\s*\](?:\s*```)?")
 
 _WEB_SPACE = """1. `CLICK`: Click on an element, value is not applicable and the position [x,y] is required.
@@ -79,12 +81,20 @@ class ShowUIDialect(Dialect):
         )
 
     # ------------------------------------------------------------------ parse
-    def parse(self, text: str, geometry: ResizeGeometry, env: EnvKind = "browser") -> ParsedOutput:
+    def parse(
+        self, text: str, geometry: ResizeGeometry, env: EnvKind = "browser", *, at_token_limit: bool = False
+    ) -> ParsedOutput:
         try:
-            found = parsing.extract_tool_calls(text, expected=_EXPECTED)
+            found = parsing.extract_tool_calls(text, expected=_EXPECTED, close_objects=not at_token_limit)
+        except TruncatedOutputError:
+            raise
         except ParseError:
             bare = _BARE_POINT.fullmatch(text.strip()) if text else None
             if bare is None:
+                if text and _CUT_POINT.fullmatch(text.strip()):
+                    raise TruncatedOutputError(
+                        f"the output ends inside the point {text.strip()!r} (no closing ']'); expected {_EXPECTED}"
+                    ) from None
                 raise
             x, y = self._point([bare.group(1), bare.group(2)], geometry)
             return ParsedOutput(action=Click(x=x, y=y), call={"action": "CLICK", "position": text.strip()})
