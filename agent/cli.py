@@ -9,13 +9,11 @@ pipelines branch on these codes, so they are part of the interface.
 from __future__ import annotations
 
 import json
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from loguru import logger
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
@@ -90,8 +88,9 @@ def outcome_line(result: EpisodeResult) -> str:
 
 
 def _setup_logging(verbose: bool) -> None:
-    logger.remove()
-    logger.add(sys.stderr, level="DEBUG" if verbose else "WARNING", format="{time:HH:mm:ss} {level} {message}")
+    from agent.logs import enable_logging
+
+    enable_logging("DEBUG" if verbose else "WARNING")
 
 
 def _step_line(step: StepRecord) -> None:

@@ -36,6 +36,7 @@ import psutil
 from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.logs import enable_logging
 from agent.policy_spec import PolicySpec
 from agent.qwen.threads import apply as apply_threads
 from agent.qwen.threads import threads_for
@@ -162,8 +163,7 @@ def _worker_main(
     _end_with_parent(parent_pid if parent_pid is not None else os.getppid())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
     apply_threads(threads)  # this worker's share of the CPUs, before its model (and torch) loads
-    logger.remove()
-    logger.add(sys.stderr, level="DEBUG" if verbose else "WARNING", format=f"w{index} {{time:HH:mm:ss}} {{message}}")
+    enable_logging("DEBUG" if verbose else "WARNING", fmt=f"w{index} {{time:HH:mm:ss}} {{message}}")
     try:
         worker = suite.open_worker(index, policy)
     except Exception as exc:  # noqa: BLE001 - reported to the parent as one line
