@@ -24,10 +24,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from agent.secrets import PLACEHOLDER, SecretSource
-from agent.secrets import SECRET_MASK as SECRET_MASK  # re-exported: importable from here as before
-from env import Observation, ScreenGeometry, StartSpec, SuccessCheck
-from env.spec import NoCheck
+from pixelpilot.agent.secrets import PLACEHOLDER, SecretSource
+from pixelpilot.agent.secrets import SECRET_MASK as SECRET_MASK  # re-exported: importable from here as before
+from pixelpilot.env import Observation, ScreenGeometry, StartSpec, SuccessCheck
+from pixelpilot.env.registry import env_kind
+from pixelpilot.env.spec import NoCheck
 
 FORMAT_VERSION = 1
 
@@ -51,7 +52,7 @@ class EpisodeSpec(BaseModel):
 
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
     instruction: str = Field(min_length=1)
-    env: Literal["browser", "android"] = "browser"
+    env: str = Field("browser", description="the env kind (env/registry.py): browser, android, or a plugin's")
     start: StartSpec
     success: SuccessCheck = Field(default_factory=NoCheck)
     max_steps: int = Field(20, ge=1, le=10_000)
@@ -62,6 +63,18 @@ class EpisodeSpec(BaseModel):
         "masked in every record from step 1, and {secret:NAME} in the instruction, the start URL or typed text "
         "stands for the value",
     )
+
+    @field_validator("env")
+    @classmethod
+    def _known_env(cls, value: str) -> str:
+        env_kind(value)  # an UnknownEnvError (a ValueError) names the known kinds
+        return value
+
+    @model_validator(mode="after")
+    def _env_supports_task(self) -> EpisodeSpec:
+        """A check the env cannot score, or a start field it ignores, is the task's error, found on load."""
+        env_kind(self.env).check_task(self.start, self.success)
+        return self
 
     @field_validator("secrets")
     @classmethod

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from agent.episode import EpisodeSpec
-from agent.secrets import SecretError, SecretSet
+from pixelpilot.agent.episode import EpisodeSpec
+from pixelpilot.agent.secrets import SecretError, SecretSet
 
 
 class TaskFileError(ValueError):
@@ -65,6 +65,8 @@ class Task(EpisodeSpec):
             err = exc.errors()[0]
             loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-", "tagged-union")))
             what = "missing" if err["type"] == "missing" else err["msg"]
+            if not loc:  # the task as a whole (its env cannot score its check): no field to name
+                raise TaskFileError(f"{path}: {str(what).removeprefix('Value error, ')}") from None
             raise TaskFileError(f"{path}: field '{loc}': {what}") from None
         task = task.resolved(path.parent)
         try:

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from env import ActionResult, EnvError, StartSpec, Viewport
-from env.base import BlockedRequest
-from env.browser import BrowserConfig, BrowserEnv
-from env.browser.domains import DomainPolicy
-from env.browser.proxy import FilteringProxy
-from env.domains import ALLOW_DOMAIN_HELP, parse_host_rule
-from tools import Click, Navigate, Wait
+from pixelpilot.env import ActionResult, EnvError, StartSpec, Viewport
+from pixelpilot.env.base import BlockedRequest
+from pixelpilot.env.browser import BrowserConfig, BrowserEnv
+from pixelpilot.env.browser.domains import DomainPolicy
+from pixelpilot.env.browser.proxy import FilteringProxy
+from pixelpilot.env.domains import ALLOW_DOMAIN_HELP, parse_host_rule
+from pixelpilot.tools import Click, Navigate, Wait
 
 VIEWPORT = Viewport(width=400, height=300)
 
@@ -303,7 +303,7 @@ def test_clicked_links_stay_inside(env: BrowserEnv, site: Site, case: str) -> No
 def test_the_step_record_lists_what_was_stopped(env: BrowserEnv, site: Site, tmp_path: Path) -> None:
     """Through the agent loop: the bundle's step carries the blocked requests, the image the start
     page asked for included (stopped before step 1, reported with it)."""
-    from agent import Agent, AgentConfig, EpisodeSpec, ScriptedPolicy, read_bundle
+    from pixelpilot.agent import Agent, AgentConfig, EpisodeSpec, ScriptedPolicy, read_bundle
 
     spec = EpisodeSpec(
         id="guard",
@@ -385,9 +385,9 @@ def test_what_an_entry_covers() -> None:
 
 def test_debugger_off_domain_rule_uses_the_same_definition() -> None:
     """The debugger's confirm-before rule asks env/domains.py too, ports and addresses included."""
-    from agent.episode import EpisodeSpec
-    from agent.hooks import StepContext, confirm_reason
-    from env import Observation, ScreenGeometry
+    from pixelpilot.agent.episode import EpisodeSpec
+    from pixelpilot.agent.hooks import StepContext, confirm_reason
+    from pixelpilot.env import Observation, ScreenGeometry
 
     spec = EpisodeSpec(
         id="t", instruction="x", start=StartSpec(url="http://[::1]:8080/", allowed_domains=["[::1]:8080"])
@@ -432,7 +432,7 @@ def test_start_url_outside_the_list_is_refused_before_any_browser() -> None:
 def test_cli_refuses_bad_entries_and_outside_start_with_exit_2(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from agent.cli import app
+    from pixelpilot.cli import app
 
     task = tmp_path / "t.yaml"
     task.write_text("id: t\ninstruction: x\nstart: {url: 'http://example.com/'}\n")

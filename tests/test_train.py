@@ -15,11 +15,11 @@ pytest.importorskip("datasets")
 pytest.importorskip("peft")
 pytest.importorskip("matplotlib")
 
-from agent.qwen.backends.base import SamplingConfig
-from agent.qwen.dialects import get_dialect
-from agent.qwen.prompt import PromptConfig, build_request, geometry_for
-from agent.train.format import DATA_DIR, INFO_FILE, DatasetInfo
-from agent.train.trainer import TrainConfig, TrainError, train
+from pixelpilot.agent.qwen.backends.base import SamplingConfig
+from pixelpilot.agent.qwen.dialects import get_dialect
+from pixelpilot.agent.qwen.prompt import PromptConfig, build_request, geometry_for
+from pixelpilot.agent.train.format import DATA_DIR, INFO_FILE, DatasetInfo
+from pixelpilot.agent.train.trainer import TrainConfig, TrainError, train
 
 #: ShowUI: the shortest system prompt of the dialects, so the fastest steps on a CPU.
 DIALECT = "showui"
@@ -43,9 +43,9 @@ def write_dataset(folder: Path, n: int = 8, *, dialect: str = DIALECT, rows: boo
     import datasets
     from PIL import Image, ImageDraw
 
-    from env import Observation
-    from env.geometry import ScreenGeometry
-    from tools import REGISTRY
+    from pixelpilot.env import Observation
+    from pixelpilot.env.geometry import ScreenGeometry
+    from pixelpilot.tools import REGISTRY
 
     codec = get_dialect(dialect)
     config = PromptConfig(**PIXELS, history_actions=8, history_images=0)
@@ -123,7 +123,7 @@ def config(data: Path, out: Path, **kw: Any) -> TrainConfig:
 def test_only_the_answer_and_its_end_of_turn_are_learned(dataset: Path, tiny_qwen_dir: Path) -> None:
     from transformers import AutoProcessor
 
-    from agent.train.train_data import IGNORE_INDEX, collate, load_rows, prompt_text
+    from pixelpilot.agent.train.train_data import IGNORE_INDEX, collate, load_rows, prompt_text
 
     processor = AutoProcessor.from_pretrained(tiny_qwen_dir)
     data, info = load_rows([dataset], DIALECT)
@@ -142,7 +142,7 @@ def test_only_the_answer_and_its_end_of_turn_are_learned(dataset: Path, tiny_qwe
         assert ids[:n_prompt].tolist() == single["input_ids"][0].tolist()
         assert (labels[:n_prompt] == IGNORE_INDEX).all() and (labels[n_prompt : n_prompt + len(learned)] != -100).all()
         # prompt + answer is exactly the chat template's rendering of the whole conversation
-        from agent.train.format import example_to_chat
+        from pixelpilot.agent.train.format import example_to_chat
 
         whole = processor.apply_chat_template(example_to_chat(row), tokenize=False)
         whole_ids = processor(
@@ -155,7 +155,7 @@ def test_only_the_answer_and_its_end_of_turn_are_learned(dataset: Path, tiny_qwe
 
 
 def row_images_of(row: dict[str, Any]) -> Any:
-    from agent.train.train_data import row_images
+    from pixelpilot.agent.train.train_data import row_images
 
     return row_images(row)[0]
 
@@ -179,9 +179,9 @@ def test_training_lowers_the_loss_and_the_output_runs_as_a_policy(dataset: Path,
     # a scratch architecture reads patch coordinates from the second image frame, and says so
     assert json.loads((out / "pixelpilot.json").read_text())["position_frame"] is True
 
-    from agent.loop import Agent, AgentConfig
-    from agent.policy_spec import PolicySpec
-    from tasks import EXAMPLES_DIR, Task
+    from pixelpilot.agent.loop import Agent, AgentConfig
+    from pixelpilot.agent.policy_spec import PolicySpec
+    from pixelpilot.tasks import EXAMPLES_DIR, Task
 
     policy = PolicySpec(kind="qwen", model=str(out), dialect=DIALECT, max_new_tokens=8, max_repairs=0, **PIXELS).build()
     task = Task.from_file(EXAMPLES_DIR / "login.yaml").to_spec().model_copy(update={"max_steps": 2})
@@ -195,8 +195,8 @@ def test_lora_merges_into_an_ordinary_checkpoint_and_evaluates(
     import torch
     from safetensors.torch import load_file
 
-    from agent.train.train_base import load_model
-    from agent.train.trainer import ablation_check
+    from pixelpilot.agent.train.train_base import load_model
+    from pixelpilot.agent.train.trainer import ablation_check
 
     held_out = write_dataset(tmp_path / "held-out", n=2)
     base = load_file(tiny_qwen_dir / "model.safetensors")  # `tiny` with seed 0 is the fixture's model
@@ -275,7 +275,7 @@ def cli(*args: str | Path) -> Any:
     """`pixelpilot train ...` in this process (the model-free refusals need no fresh interpreter)."""
     from typer.testing import CliRunner
 
-    from agent.cli import app
+    from pixelpilot.cli import app
 
     return CliRunner().invoke(app, ["train", *map(str, args)])
 
@@ -308,7 +308,7 @@ def test_the_small_architecture_gives_image_columns_distinct_rotary_angles(tmp_p
     """M-RoPE's width section holds the head's lowest frequencies; at Qwen2-VL's base (1e6) and
     head_dim 32 they turn by ~0.002 rad across a screenshot, and a model trained from scratch
     cannot tell left from right. The small architecture's base must leave columns apart."""
-    from agent.train.train_base import build_small_qwen2vl
+    from pixelpilot.agent.train.train_base import build_small_qwen2vl
 
     config = json.loads((build_small_qwen2vl(tmp_path / "small") / "config.json").read_text())["text_config"]
     rope = config["rope_parameters"]
@@ -320,7 +320,7 @@ def test_the_small_architecture_gives_image_columns_distinct_rotary_angles(tmp_p
 
 
 def test_aux_grounding_targets_mark_the_merged_token_under_the_click() -> None:
-    from agent.train.aux_grounding import token_targets
+    from pixelpilot.agent.train.aux_grounding import token_targets
 
     click = {"action": json.dumps({"action": "click", "x": 150, "y": 40}), "width": 168, "height": 224}
     typing = {"action": json.dumps({"action": "type", "text": "hi"}), "width": 168, "height": 224}
@@ -338,7 +338,7 @@ def test_aux_grounding_targets_mark_the_merged_token_under_the_click() -> None:
 def test_tf32_is_on_for_the_steps_only() -> None:
     import torch
 
-    from agent.train.trainer import tf32
+    from pixelpilot.agent.train.trainer import tf32
 
     before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
     with pytest.raises(RuntimeError), tf32(True):

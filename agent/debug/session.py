@@ -24,15 +24,22 @@ from typing import Any
 from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.episode import Intervention, StepRecord
-from agent.hooks import CONFIRM_RULES, AgentHooks, Breakpoint, Replace, Skip, StepContext, Stop, Verdict, confirm_reason
-from agent.overlay import action_svg
-from agent.policy import Decision
-from agent.secrets import SecretSet
-from tools import REGISTRY, ActionBase, ToolValidationError
-
-POINT_ACTIONS = ("click", "double_click", "right_click", "long_press", "scroll")
-PATH_ACTIONS = ("drag", "swipe")
+from pixelpilot.agent.episode import Intervention, StepRecord
+from pixelpilot.agent.hooks import (
+    CONFIRM_RULES,
+    AgentHooks,
+    Breakpoint,
+    Replace,
+    Skip,
+    StepContext,
+    Stop,
+    Verdict,
+    confirm_reason,
+)
+from pixelpilot.agent.overlay import action_svg
+from pixelpilot.agent.policy import Decision
+from pixelpilot.agent.secrets import SecretSet
+from pixelpilot.tools import REGISTRY, ActionBase, ToolValidationError, tool_named
 
 
 class CommandError(ValueError):
@@ -243,18 +250,26 @@ class DebugSession:
         x2, y2 = cmd.get("x2"), cmd.get("y2")
         current = dict(self.proposal.action) if self.proposal and self.proposal.action else {}
         name = current.get("action")
+        tool = tool_named(name)
+        pairs = tool.point_fields if tool is not None else ()  # one pair: a point action; two: a path
         if x2 is not None and y2 is not None:
-            kind = name if name in PATH_ACTIONS else ("swipe" if self._on_android() else "drag")
+            kind = name if len(pairs) == 2 else ("swipe" if self._on_touch_screen() else "drag")
+            path = pairs if len(pairs) == 2 else REGISTRY.get(kind).point_fields
             action = {**(current if name == kind else {}), "action": kind}
-            action.update({"start_x": x, "start_y": y, "end_x": float(x2), "end_y": float(y2)})
-        elif name in POINT_ACTIONS:
-            action = {**current, "x": x, "y": y}
+            (sx, sy), (ex, ey) = path
+            action.update({sx: x, sy: y, ex: float(x2), ey: float(y2)})
+        elif len(pairs) == 1:
+            (fx, fy) = pairs[0]
+            action = {**current, fx: x, fy: y}
         else:
             action = {"action": "click", "x": x, "y": y}
         return self._validated(action)
 
-    def _on_android(self) -> bool:
-        return bool(self.ctx and getattr(self.ctx.env, "kind", "") == "android")
+    def _on_touch_screen(self) -> bool:
+        """A dragged path is a swipe on a touch screen and a drag under a pointer (env/registry.py's modality)."""
+        from pixelpilot.env.registry import input_modality
+
+        return bool(self.ctx and input_modality(getattr(self.ctx.env, "kind", "")) == "touch")
 
     # ------------------------------------------------------------------ the loop's side
     def begin_step(self, ctx: StepContext, action: ActionBase | None) -> None:

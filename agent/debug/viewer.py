@@ -1,4 +1,4 @@
-"""`pixelpilot view`: browse recorded episode bundles and bench runs in a local web page.
+"""The episode viewer's catalog and page (the `pixelpilot view` command: pixelpilot/cli/view.py).
 
 The catalog is built from cheap reads only, so a bench run with hundreds of episodes opens at once:
 a run's outcomes come from its results.jsonl (one line per unit, never an episode.json), and a loose
@@ -16,22 +16,19 @@ import asyncio
 import hashlib
 import json
 import os
-import time
-import webbrowser
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-import typer
 from loguru import logger
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from agent.debug.server import WebServer, json_error, static_file
-from agent.episode import read_bundle
-from agent.overlay import action_svg
+from pixelpilot.agent.debug.server import json_error, static_file
+from pixelpilot.agent.episode import read_bundle
+from pixelpilot.agent.overlay import action_svg
 
 Outcome = Literal["success", "failure", "running"]
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -286,40 +283,3 @@ def viewer_routes(catalog: Catalog) -> list[Route]:
         Route("/api/episodes/{id}/files/{name:path}", episode_file),
     ]
 
-
-def view(
-    paths: Annotated[list[Path], typer.Argument(help="episode bundles, bench runs, or folders holding them")],
-    host: Annotated[str, typer.Option(help="interface to serve on; anything but 127.0.0.1 is your call")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535, help="port (0: a free one)")] = 0,
-    no_open: Annotated[bool, typer.Option("--no-open", help="do not open a browser tab")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
-) -> None:
-    """Browse episode bundles and bench runs: filter, step through, compare two episodes side by side."""
-    from agent.cli import _setup_logging, err, fail, out
-
-    _setup_logging(verbose)
-    try:
-        catalog = Catalog.load(paths)
-    except ViewerPathError as exc:
-        fail(str(exc))
-    if host not in LOOPBACK:
-        err.print(
-            f"[yellow]warning:[/] serving on {host}: anyone who can reach it and has the token can read the bundles"
-        )
-    try:
-        web = WebServer(viewer_routes(catalog), host=host, port=port, read_only=True).start()
-    except OSError as exc:
-        fail(f"cannot serve on {host}:{port}: {exc.strerror or exc}")
-    entries = list(catalog.entries.values())
-    with_bundle = sum(e.has_bundle for e in entries)
-    out.print(f"{len(entries)} episodes ({with_bundle} with bundles)", soft_wrap=True)
-    out.print(f"viewer: {web.url}", soft_wrap=True)
-    if not no_open:
-        webbrowser.open(web.url)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        web.stop()

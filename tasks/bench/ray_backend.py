@@ -17,9 +17,9 @@ from typing import Any
 
 from loguru import logger
 
-from agent.policy_spec import PolicySpec
-from tasks.bench.core import Suite, SuiteError, Unit, UnitResult
-from tasks.bench.runner import _crash_result, run_unit
+from pixelpilot.agent.policy_spec import PolicySpec
+from pixelpilot.tasks.bench.core import Suite, SuiteError, Unit, UnitResult
+from pixelpilot.tasks.bench.runner import _crash_result, run_unit
 
 
 def check_ray() -> None:
@@ -34,6 +34,9 @@ class _ActorImpl:
     """The body of a Ray actor: one suite worker."""
 
     def __init__(self, suite: Suite, policy: PolicySpec, index: int, out: str) -> None:
+        from pixelpilot.env.plugins import load_plugins
+
+        load_plugins()  # this actor may run on another machine: its plugins are the ones installed there
         self.worker = suite.open_worker(index, policy)
         self.out = Path(out)
         self.suite = suite

@@ -36,12 +36,13 @@ import psutil
 from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.logs import enable_logging
-from agent.policy_spec import PolicySpec
-from agent.qwen.threads import apply as apply_threads
-from agent.qwen.threads import threads_for
-from tasks.bench.core import Suite, SuiteError, Unit, UnitResult, Worker
-from tasks.bench.results import HeldLock, ResultsLog, completed_keys, identity_of, lock_run, open_run, stamp
+from pixelpilot.agent.logs import enable_logging
+from pixelpilot.agent.policy_spec import PolicySpec
+from pixelpilot.agent.qwen.threads import apply as apply_threads
+from pixelpilot.agent.qwen.threads import threads_for
+from pixelpilot.env.plugins import load_plugins
+from pixelpilot.tasks.bench.core import Suite, SuiteError, Unit, UnitResult, Worker
+from pixelpilot.tasks.bench.results import HeldLock, ResultsLog, completed_keys, identity_of, lock_run, open_run, stamp
 
 #: how often a worker checks that its runner is alive. Where it can, it is told at once (a
 #: parent-death signal, a pidfd); this bounds how long a worker can miss that its runner is gone.
@@ -165,6 +166,7 @@ def _worker_main(
     apply_threads(threads)  # this worker's share of the CPUs, before its model (and torch) loads
     enable_logging("DEBUG" if verbose else "WARNING", fmt=f"w{index} {{time:HH:mm:ss}} {{message}}")
     try:
+        load_plugins()  # a spawned process has none of the parent's registrations: read the installed plugins
         worker = suite.open_worker(index, policy)
     except Exception as exc:  # noqa: BLE001 - reported to the parent as one line
         conn.send(("fatal", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"))
@@ -457,7 +459,7 @@ def execute(
     try:
         if plan.todo:
             if plan.options.backend == "ray":
-                from tasks.bench.ray_backend import run_ray
+                from pixelpilot.tasks.bench.ray_backend import run_ray
 
                 run_ray(plan, record)
             else:

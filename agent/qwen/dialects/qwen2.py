@@ -16,10 +16,13 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from agent.qwen import parsing
-from agent.qwen.dialects.base import Dialect, EnvKind, ParsedOutput, ParseError, TruncatedOutputError
-from agent.qwen.resize import ResizeGeometry
-from tools import (
+from pixelpilot.agent.qwen import arguments, tool_calls
+from pixelpilot.agent.qwen.dialects.base import Dialect, EnvKind, ParsedOutput
+from pixelpilot.agent.qwen.dialects.codecs import PointSpace
+from pixelpilot.agent.qwen.parse_errors import ParseError, TruncatedOutputError
+from pixelpilot.agent.qwen.resize import ResizeGeometry
+from pixelpilot.env.registry import input_modality
+from pixelpilot.tools import (
     ActionBase,
     Answer,
     Back,
@@ -105,10 +108,17 @@ class Qwen2Dialect(Dialect):
 
     name: ClassVar[str] = "qwen2-vl"
     skip_special_tokens: ClassVar[bool] = False
+    point_space: ClassVar[PointSpace] = PointSpace(
+        size=lambda g: (SCALE, SCALE),
+        to_model=lambda g, x, y: g.to_relative(x, y, scale=SCALE),
+        from_model=lambda g, x, y: g.from_relative(x, y, scale=SCALE),
+        decimals=0,
+        describe=lambda g: f"integers from 0 to {SCALE}, relative to the screenshot",
+    )
 
     # ------------------------------------------------------------------ prompt
     def system_prompt(self, env: EnvKind, geometry: ResizeGeometry) -> str:
-        space = _ANDROID_SPACE if env == "android" else _BROWSER_SPACE
+        space = _ANDROID_SPACE if input_modality(env) == "touch" else _BROWSER_SPACE
         return (
             "You are a GUI agent. You are given a task and your action history, with screenshots. "
             "You need to perform the next action to complete the task.\n\n"
@@ -132,7 +142,7 @@ class Qwen2Dialect(Dialect):
         known = set(ACTIONS) | set(ACTION_ALIASES)
         label = _ACTION_LABEL.search(text) or _ACTION_LABEL_ANYWHERE.search(text)
         if label:
-            calls = parsing.find_function_calls(text[label.end() :])
+            calls = tool_calls.find_function_calls(text[label.end() :])
             calls = calls[:1] + [c for c in calls[1:] if c.name.lower() in known]
             if not calls and re.fullmatch(r"\s*\w*", text[label.end() :]):
                 raise TruncatedOutputError(
@@ -145,7 +155,7 @@ class Qwen2Dialect(Dialect):
                 )
             thought = _THOUGHT_LABEL.sub("", text[: label.start()]).strip() or None
         else:
-            calls = parsing.find_function_calls(text, known)
+            calls = tool_calls.find_function_calls(text, known)
             thought = None
             if calls:
                 thought = _THOUGHT_LABEL.sub("", text[: calls[0].start]).strip() or None
@@ -161,7 +171,7 @@ class Qwen2Dialect(Dialect):
         if boxes and boxes[-1].end() == len(text) and not text.endswith("<|box_end|>"):
             if len(boxes) == 1:  # a box without its end may be a point without its last digits
                 raise TruncatedOutputError(
-                    f"the output ends inside a box ({parsing.clip_end(text, 40)!r}, no <|box_end|>); "
+                    f"the output ends inside a box ({tool_calls.clip_end(text, 40)!r}, no <|box_end|>); "
                     f"expected {_EXPECTED}"
                 )
             boxes.pop()
@@ -198,7 +208,7 @@ class Qwen2Dialect(Dialect):
             raise ParseError(expected)
         points = [(numbers[k], numbers[k + 1]) for k in range(0, len(numbers), 2)]
         decoded = [
-            parsing.model_point(
+            arguments.model_point(
                 x,
                 y,
                 geometry,
@@ -212,9 +222,9 @@ class Qwen2Dialect(Dialect):
         if len(points) == 1:
             return decoded[0]
         (x1, y1), (x2, y2) = points
-        return parsing.clamp_to_screen(*geometry.from_relative((x1 + x2) / 2, (y1 + y2) / 2, scale=SCALE), geometry)
+        return arguments.clamp_to_screen(*geometry.from_relative((x1 + x2) / 2, (y1 + y2) / 2, scale=SCALE), geometry)
 
-    def _call_to_action(self, call: parsing.FunctionCall, geometry: ResizeGeometry) -> ActionBase:
+    def _call_to_action(self, call: tool_calls.FunctionCall, geometry: ResizeGeometry) -> ActionBase:
         written = call.name
         name = ACTION_ALIASES.get(written.lower(), written.lower())
         if name not in ACTIONS:
@@ -228,7 +238,7 @@ class Qwen2Dialect(Dialect):
         args: dict[str, Any] = dict(zip(params, call.positional, strict=False))
         for key, value in call.args.items():
             args[ARGUMENT_ALIASES.get(key, key)] = value
-        parsing.check_arguments(written, args, required, tuple(p for p in params if p not in required))
+        arguments.check_arguments(written, args, required, tuple(p for p in params if p not in required))
 
         def point(key: str) -> tuple[float, float]:
             return self._box(args[key], key, geometry)
@@ -247,8 +257,8 @@ class Qwen2Dialect(Dialect):
             time = args.get("time")
             if time is None or (isinstance(time, str) and not time.strip()):
                 return LongPress(x=x, y=y)
-            seconds = parsing.as_number(time, "time")
-            return parsing.build_action(
+            seconds = arguments.as_number(time, "time")
+            return arguments.build_action(
                 LongPress, written, {"duration_ms": "time"}, x=x, y=y, duration_ms=round(seconds * 1000)
             )
         if name == "drag":
@@ -282,7 +292,7 @@ class Qwen2Dialect(Dialect):
         if name == "press_back":
             return Back()
         if name == "open_app":
-            return parsing.build_action(OpenApp, written, {"app": "app_name"}, app=args["app_name"].strip())
+            return arguments.build_action(OpenApp, written, {"app": "app_name"}, app=args["app_name"].strip())
         raise AssertionError(f"unhandled action {name!r}")  # pragma: no cover - table and code agree
 
     def _scroll(self, written: str, args: dict[str, Any], geometry: ResizeGeometry) -> ActionBase:
@@ -292,8 +302,8 @@ class Qwen2Dialect(Dialect):
             x, y = geometry.width / 2, geometry.height / 2
         direction = args.get("direction")
         if direction is not None and str(direction).strip():
-            direction = parsing.as_direction(direction)
-            return Scroll(x=x, y=y, direction=direction, amount=parsing.direction_distance(direction, geometry))
+            direction = arguments.as_direction(direction)
+            return Scroll(x=x, y=y, direction=direction, amount=arguments.direction_distance(direction, geometry))
         if args.get("end_box") is not None:
             ex, ey = self._box(args["end_box"], "end_box", geometry)
             return Swipe(start_x=x, start_y=y, end_x=ex, end_y=ey)
@@ -303,7 +313,7 @@ class Qwen2Dialect(Dialect):
         )
 
     # ------------------------------------------------------------------ encode
-    def encode(self, action: ActionBase, geometry: ResizeGeometry, env: EnvKind = "browser") -> str:
+    def encode_verb(self, action: ActionBase, geometry: ResizeGeometry, env: EnvKind = "browser") -> str:
         def box(x: float, y: float) -> str:
             if not (0 <= x <= geometry.width and 0 <= y <= geometry.height):
                 raise ValueError(f"point ({x}, {y}) is outside the {geometry.width}x{geometry.height} screenshot")

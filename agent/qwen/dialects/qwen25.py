@@ -13,10 +13,13 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from agent.qwen import parsing
-from agent.qwen.dialects.base import Dialect, EnvKind, ParsedOutput, ParseError
-from agent.qwen.resize import ResizeGeometry
-from tools import (
+from pixelpilot.agent.qwen import arguments, loose_json, tool_calls
+from pixelpilot.agent.qwen.dialects.base import Dialect, EnvKind, ParsedOutput
+from pixelpilot.agent.qwen.dialects.codecs import PointSpace
+from pixelpilot.agent.qwen.parse_errors import ParseError
+from pixelpilot.agent.qwen.resize import ResizeGeometry
+from pixelpilot.env.registry import input_modality
+from pixelpilot.tools import (
     ActionBase,
     Answer,
     Back,
@@ -123,7 +126,7 @@ def _tool_schema(env: EnvKind, geometry: ResizeGeometry) -> dict[str, Any]:
         "type": "string",
         "enum": ["success", "failure"],
     }
-    if env == "android":
+    if input_modality(env) == "touch":
         properties: dict[str, Any] = {
             "action": {"description": _MOBILE_ACTION_DOC, "enum": list(MOBILE_ACTIONS), "type": "string"},
             "coordinate": {
@@ -189,14 +192,31 @@ def _tool_schema(env: EnvKind, geometry: ResizeGeometry) -> dict[str, Any]:
     }
 
 
+#: Absolute pixels of the resized image the model sees.
+RESIZED_PIXELS = PointSpace(
+    size=lambda g: (g.resized_width, g.resized_height),
+    to_model=lambda g, x, y: g.to_resized(x, y),
+    from_model=lambda g, x, y: g.from_resized(x, y),
+    decimals=0,
+    describe=lambda g: f"pixels of the {g.resized_width}x{g.resized_height} screen",
+)
+
+
 class Qwen25Dialect(Dialect):
-    """Qwen2.5-VL function calling; coordinates are absolute pixels of the resized image."""
+    """Qwen2.5-VL function calling; coordinates are absolute pixels of the resized image.
+
+    A tool outside ``computer_use``/``mobile_use`` joins as its own function: register a
+    :class:`~pixelpilot.agent.qwen.dialects.codecs.JsonToolCallCodec` for it with ``register_codec``;
+    its schema is then listed in ``<tools>`` and ``{"name": <tool>, "arguments": {...}}`` calls read."""
 
     name: ClassVar[str] = "qwen2.5-vl"
+    point_space: ClassVar[PointSpace] = RESIZED_PIXELS
 
     # ------------------------------------------------------------------ prompt
     def system_prompt(self, env: EnvKind, geometry: ResizeGeometry) -> str:
-        schema = json.dumps(_tool_schema(env, geometry), ensure_ascii=False)
+        entries = [_tool_schema(env, geometry)]
+        entries += [codec.prompt_entry(geometry, self.point_space) for codec in self.codecs.values()]
+        schema = "\n".join(json.dumps(entry, ensure_ascii=False) for entry in entries)
         return (
             "You are a helpful assistant.\n\n"
             "# Tools\n\n"
@@ -214,27 +234,20 @@ class Qwen25Dialect(Dialect):
     def parse(
         self, text: str, geometry: ResizeGeometry, env: EnvKind = "browser", *, at_token_limit: bool = False
     ) -> ParsedOutput:
-        tool = MOBILE_TOOL if env == "android" else COMPUTER_TOOL
-        found = parsing.extract_tool_calls(text, expected=_EXPECTED % tool, close_objects=not at_token_limit)
+        tool = MOBILE_TOOL if input_modality(env) == "touch" else COMPUTER_TOOL
+        found = tool_calls.extract_tool_calls(text, expected=_EXPECTED % tool, close_objects=not at_token_limit)
         first, *rest = found.calls
         action = self._to_action(first, geometry, env)
         return ParsedOutput(action=action, call=first, extra_calls=rest, thought=found.thought)
 
     def _unwrap(self, call: dict[str, Any], env: EnvKind) -> tuple[str, str, dict[str, Any]]:
         """(tool, action, arguments) from the wrapped, flat-name or flat-action form."""
-        env_tool = MOBILE_TOOL if env == "android" else COMPUTER_TOOL
+        env_tool = MOBILE_TOOL if input_modality(env) == "touch" else COMPUTER_TOOL
         if isinstance(call.get("function"), dict):  # OpenAI's {"type": "function", "function": {...}}
             call = call["function"]
         if "name" in call:
             name = call["name"]
-            args = call.get("arguments", call.get("parameters", {}))
-            if isinstance(args, str):  # served models sometimes send arguments as a JSON string
-                try:
-                    args = parsing.loads_loose(args) if args.strip() else {}
-                except parsing.LooseJSONError as exc:
-                    raise ParseError(f"could not read 'arguments' of the tool call: {exc}") from None
-            if not isinstance(args, dict):
-                raise ParseError(f"'arguments' must be a JSON object, got {args!r}")
+            args = _arguments_object(call)
             if not isinstance(name, str):
                 raise ParseError(f"'name' must be a string, got {name!r}; expected {env_tool!r}")
             if name in _TOOLS:
@@ -265,6 +278,10 @@ class Qwen25Dialect(Dialect):
         )
 
     def _to_action(self, call: dict[str, Any], geometry: ResizeGeometry, env: EnvKind) -> ActionBase:
+        inner = call["function"] if isinstance(call.get("function"), dict) else call
+        codec = self.codecs.get(inner["name"]) if isinstance(inner.get("name"), str) else None
+        if codec is not None:  # a tool of its own (a plugin's), called by its name
+            return codec.decode(_arguments_object(inner), geometry, self.point_space)
         tool, action, args = self._unwrap(call, env)
         vocabulary = _TOOLS[tool]
         if not isinstance(action, str):
@@ -279,11 +296,11 @@ class Qwen25Dialect(Dialect):
                 "action 'left_click_drag' needs 'start_coordinate' [x, y] (where the drag starts) as well as "
                 "'coordinate' [x, y] (where it ends): start_coordinate is required"
             )
-        parsing.check_arguments(action, args, required, optional)
+        arguments.check_arguments(action, args, required, optional)
 
         def point(key: str) -> tuple[float, float]:
-            x, y = parsing.as_point(args[key], key)
-            return parsing.model_point(
+            x, y = arguments.as_point(args[key], key)
+            return arguments.model_point(
                 x,
                 y,
                 geometry,
@@ -308,7 +325,7 @@ class Qwen25Dialect(Dialect):
             if action == "key":
                 return Key(keys=_keys(args["keys"]))
             if action == "scroll":
-                pixels = parsing.as_number(args["pixels"], "pixels")
+                pixels = arguments.as_number(args["pixels"], "pixels")
                 if pixels == 0:
                     raise ParseError("'pixels' must not be 0: positive values scroll up, negative values scroll down")
                 if args.get("coordinate") is not None:
@@ -325,28 +342,30 @@ class Qwen25Dialect(Dialect):
                 x, y = point("coordinate")
                 if args.get("time") is None:
                     return LongPress(x=x, y=y)
-                seconds = parsing.as_number(args["time"], "time")
-                return parsing.build_action(
+                seconds = arguments.as_number(args["time"], "time")
+                return arguments.build_action(
                     LongPress, action, {"duration_ms": "time"}, x=x, y=y, duration_ms=round(seconds * 1000)
                 )
             if action == "swipe":
                 (sx, sy), (ex, ey) = point("coordinate"), point("coordinate2")
                 return Swipe(start_x=sx, start_y=sy, end_x=ex, end_y=ey)
             if action == "key":
-                return parsing.build_action(Key, action, {"keys": "text"}, keys=parsing.as_text(args["text"], "text"))
+                keys = arguments.as_text(args["text"], "text")
+                return arguments.build_action(Key, action, {"keys": "text"}, keys=keys)
             if action == "system_button":
                 return _system_button(args["button"])
             if action == "open":
-                return parsing.build_action(OpenApp, action, {"app": "text"}, app=parsing.as_text(args["text"], "text"))
+                app = arguments.as_text(args["text"], "text")
+                return arguments.build_action(OpenApp, action, {"app": "text"}, app=app)
         # shared by both tools
         if action == "type":
-            text = parsing.as_text(args["text"], "text")
+            text = arguments.as_text(args["text"], "text")
             if text.endswith("\n"):
                 return Type(text=text[:-1], press_enter=True)
             return Type(text=text)
         if action == "wait":
-            return parsing.build_action(
-                Wait, action, {"seconds": "time"}, seconds=parsing.as_number(args["time"], "time")
+            return arguments.build_action(
+                Wait, action, {"seconds": "time"}, seconds=arguments.as_number(args["time"], "time")
             )
         if action == "terminate":
             status = args["status"]
@@ -354,14 +373,13 @@ class Qwen25Dialect(Dialect):
                 raise ParseError(f"'status' must be 'success' or 'failure', got {status!r}")
             return Finish(status=status)
         if action == "answer":
-            return Answer(text=parsing.as_text(args["text"], "text"))
+            return Answer(text=arguments.as_text(args["text"], "text"))
         raise AssertionError(f"unhandled action {action!r}")  # pragma: no cover - tables and code agree
 
     # ------------------------------------------------------------------ encode
-    def encode(self, action: ActionBase, geometry: ResizeGeometry, env: EnvKind = "browser") -> str:
-        tool = MOBILE_TOOL if env == "android" else COMPUTER_TOOL
-        arguments = self._arguments(action, geometry, env)
-        call = {"name": tool, "arguments": arguments}
+    def encode_verb(self, action: ActionBase, geometry: ResizeGeometry, env: EnvKind = "browser") -> str:
+        tool = MOBILE_TOOL if input_modality(env) == "touch" else COMPUTER_TOOL
+        call = {"name": tool, "arguments": self._arguments(action, geometry, env)}
         return f"<tool_call>\n{json.dumps(call, ensure_ascii=False)}\n</tool_call>"
 
     def _arguments(self, action: ActionBase, geometry: ResizeGeometry, env: EnvKind) -> dict[str, Any]:
@@ -371,7 +389,7 @@ class Qwen25Dialect(Dialect):
             rx, ry = geometry.to_resized(x, y)
             return [round(rx), round(ry)]
 
-        mobile = env == "android"
+        mobile = input_modality(env) == "touch"
         if isinstance(action, Type):
             if action.clear:
                 raise ValueError("qwen2.5-vl cannot express type with clear=True")
@@ -431,6 +449,19 @@ class Qwen25Dialect(Dialect):
                     "pixels": pixels if action.direction == "up" else -pixels,
                 }
         raise ValueError(f"qwen2.5-vl ({'mobile_use' if mobile else 'computer_use'}) cannot express {action!r}")
+
+
+def _arguments_object(call: dict[str, Any]) -> dict[str, Any]:
+    """A call's arguments as an object: served models sometimes send them as a JSON string."""
+    args = call.get("arguments", call.get("parameters", {}))
+    if isinstance(args, str):
+        try:
+            args = loose_json.loads_loose(args) if args.strip() else {}
+        except loose_json.LooseJSONError as exc:
+            raise ParseError(f"could not read 'arguments' of the tool call: {exc}") from None
+    if not isinstance(args, dict):
+        raise ParseError(f"'arguments' must be a JSON object, got {args!r}")
+    return args
 
 
 def _centre(geometry: ResizeGeometry) -> tuple[float, float]:

@@ -11,10 +11,13 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from agent.qwen import parsing
-from agent.qwen.dialects.base import Dialect, EnvKind, ParsedOutput, ParseError, TruncatedOutputError
-from agent.qwen.resize import ResizeGeometry
-from tools import ActionBase, Answer, Click, Key, Scroll, Swipe, Type
+from pixelpilot.agent.qwen import arguments, tool_calls
+from pixelpilot.agent.qwen.dialects.base import Dialect, EnvKind, ParsedOutput
+from pixelpilot.agent.qwen.dialects.codecs import PointSpace
+from pixelpilot.agent.qwen.parse_errors import ParseError, TruncatedOutputError
+from pixelpilot.agent.qwen.resize import ResizeGeometry
+from pixelpilot.env.registry import input_modality
+from pixelpilot.tools import ActionBase, Answer, Click, Key, Scroll, Swipe, Type
 
 GROUNDING_PROMPT = (
     "Based on the screenshot of the page, I give a text description and you give its corresponding location. "
@@ -69,10 +72,17 @@ class ShowUIDialect(Dialect):
     """ShowUI-2B: ``{'action': ..., 'value': ..., 'position': [x, y]}`` with x, y in 0..1."""
 
     name: ClassVar[str] = "showui"
+    point_space: ClassVar[PointSpace] = PointSpace(
+        size=lambda g: (1, 1),
+        to_model=lambda g, x, y: g.to_relative(x, y),
+        from_model=lambda g, x, y: g.from_relative(x, y),
+        decimals=2,
+        describe=lambda g: "fractions from 0 to 1 of the screenshot",
+    )
 
     # ------------------------------------------------------------------ prompt
     def system_prompt(self, env: EnvKind, geometry: ResizeGeometry) -> str:
-        app, space = ("phone", _PHONE_SPACE) if env == "android" else ("web", _WEB_SPACE)
+        app, space = ("phone", _PHONE_SPACE) if input_modality(env) == "touch" else ("web", _WEB_SPACE)
         return (
             f"{GROUNDING_PROMPT}\n\n"
             f"You are an assistant trained to navigate the {app} screen. Given a task instruction, a screen "
@@ -85,7 +95,7 @@ class ShowUIDialect(Dialect):
         self, text: str, geometry: ResizeGeometry, env: EnvKind = "browser", *, at_token_limit: bool = False
     ) -> ParsedOutput:
         try:
-            found = parsing.extract_tool_calls(text, expected=_EXPECTED, close_objects=not at_token_limit)
+            found = tool_calls.extract_tool_calls(text, expected=_EXPECTED, close_objects=not at_token_limit)
         except TruncatedOutputError:
             raise
         except ParseError:
@@ -104,8 +114,8 @@ class ShowUIDialect(Dialect):
         )
 
     def _point(self, value: Any, geometry: ResizeGeometry, name: str = "position") -> tuple[float, float]:
-        x, y = parsing.as_point(value, name)
-        return parsing.model_point(
+        x, y = arguments.as_point(value, name)
+        return arguments.model_point(
             x,
             y,
             geometry,
@@ -142,7 +152,7 @@ class ShowUIDialect(Dialect):
         if need == "text":
             if value is None:
                 raise ParseError(f"action {written!r} is missing the argument 'value' (the text)")
-            text = parsing.as_text(value, "value")
+            text = arguments.as_text(value, "value")
             if name == "ANSWER":
                 return Answer(text=text)
             if position is not None:  # checked, recorded in the call; typing goes to the focused field
@@ -155,9 +165,9 @@ class ShowUIDialect(Dialect):
                 raise ParseError(
                     f"action {written!r} is missing the argument 'value' (the direction: up, down, left, right)"
                 )
-            direction = parsing.as_direction(value, "value")
+            direction = arguments.as_direction(value, "value")
             x, y = self._point(position, geometry) if position is not None else _centre(geometry)
-            return Scroll(x=x, y=y, direction=direction, amount=parsing.direction_distance(direction, geometry))
+            return Scroll(x=x, y=y, direction=direction, amount=arguments.direction_distance(direction, geometry))
         # SWIPE: [[x1, y1], [x2, y2]], or a direction from [x, y] (or the centre)
         if (
             isinstance(position, list | tuple)
@@ -172,17 +182,17 @@ class ShowUIDialect(Dialect):
                 f"action {written!r} needs 'position' [[x1, y1], [x2, y2]] (start and end) or 'value' as a "
                 "direction (up, down, left, right)"
             )
-        direction = parsing.as_direction(value, "value")
+        direction = arguments.as_direction(value, "value")
         sx, sy = self._point(position, geometry) if position is not None else _centre(geometry)
-        distance = parsing.direction_distance(direction, geometry)
+        distance = arguments.direction_distance(direction, geometry)
         dx, dy = {"up": (0, -distance), "down": (0, distance), "left": (-distance, 0), "right": (distance, 0)}[
             direction
         ]
-        ex, ey = parsing.clamp_to_screen(sx + dx, sy + dy, geometry)
+        ex, ey = arguments.clamp_to_screen(sx + dx, sy + dy, geometry)
         return Swipe(start_x=sx, start_y=sy, end_x=ex, end_y=ey)
 
     # ------------------------------------------------------------------ encode
-    def encode(self, action: ActionBase, geometry: ResizeGeometry, env: EnvKind = "browser") -> str:
+    def encode_verb(self, action: ActionBase, geometry: ResizeGeometry, env: EnvKind = "browser") -> str:
         def pos(x: float, y: float) -> list[float]:
             if not (0 <= x <= geometry.width and 0 <= y <= geometry.height):
                 raise ValueError(f"point ({x}, {y}) is outside the {geometry.width}x{geometry.height} screenshot")
@@ -190,7 +200,8 @@ class ShowUIDialect(Dialect):
             return [round(rx, 2), round(ry, 2)]
 
         if isinstance(action, Click):
-            out = {"action": "TAP" if env == "android" else "CLICK", "value": None, "position": pos(action.x, action.y)}
+            tap = "TAP" if input_modality(env) == "touch" else "CLICK"
+            out = {"action": tap, "value": None, "position": pos(action.x, action.y)}
         elif isinstance(action, Type):
             if action.press_enter or action.clear:
                 raise ValueError("showui cannot express type with press_enter or clear; use INPUT then ENTER")

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from agent.hooks import CONFIRM_RULES, Breakpoint
-from agent.policy_spec import PolicySpec, PolicySpecError
+from pixelpilot.agent.hooks import CONFIRM_RULES, Breakpoint
+from pixelpilot.cli import options as opt
 
 
 def parse_breakpoint(text: str) -> Breakpoint:
@@ -33,22 +33,22 @@ def parse_breakpoint(text: str) -> Breakpoint:
 def debug(
     task_file: Annotated[Path, typer.Argument(help="task file (YAML/JSON)")],
     script: Annotated[Path | None, typer.Option(help="scripted actions (default: the task's solution)")] = None,
-    model: Annotated[str | None, typer.Option(help="Qwen2-VL-family model: hub id or folder, or served name")] = None,
-    endpoint: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint")] = None,
-    dialect: Annotated[str | None, typer.Option(help="qwen2.5-vl | qwen2-vl | showui")] = None,
-    max_pixels: Annotated[int | None, typer.Option(min=784)] = None,
-    min_pixels: Annotated[int | None, typer.Option(min=784)] = None,
-    max_repairs: Annotated[int, typer.Option(min=0)] = 2,
-    max_new_tokens: Annotated[int, typer.Option(min=1)] = 256,
-    device: Annotated[str | None, typer.Option()] = None,
-    dtype: Annotated[str | None, typer.Option()] = None,
-    api_key_env: Annotated[str, typer.Option()] = "PIXELPILOT_API_KEY",
-    request_timeout: Annotated[float, typer.Option(min=0.1)] = 60.0,
-    env_kind: Annotated[str | None, typer.Option("--env", help="browser or android (default: the task's)")] = None,
-    serial: Annotated[str | None, typer.Option(help="Android device serial")] = None,
-    headed: Annotated[bool, typer.Option("--headed", help="show the browser window")] = False,
-    chromium: Annotated[str | None, typer.Option(help="Chromium binary")] = None,
-    out_dir: Annotated[Path, typer.Option("--out", help="bundles are written under this folder")] = Path("runs"),
+    model: opt.Model = None,
+    endpoint: opt.Endpoint = None,
+    dialect: opt.Dialect = None,
+    max_pixels: opt.MaxPixels = None,
+    min_pixels: opt.MinPixels = None,
+    max_repairs: opt.MaxRepairs = 2,
+    max_new_tokens: opt.MaxNewTokens = 256,
+    device: opt.Device = None,
+    dtype: opt.Dtype = None,
+    api_key_env: opt.ApiKeyEnv = "PIXELPILOT_API_KEY",
+    request_timeout: opt.RequestTimeout = 60.0,
+    env_name: opt.EnvName = None,
+    serial: opt.Serial = None,
+    headed: opt.Headed = False,
+    chromium: opt.Chromium = None,
+    out_dir: opt.EpisodeOut = Path("runs"),
     host: Annotated[str, typer.Option(help="interface to serve on; anything but 127.0.0.1 is your call")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="port (0: a free one)")] = 0,
     breaks: Annotated[
@@ -60,36 +60,30 @@ def debug(
     run_first: Annotated[bool, typer.Option("--continue", help="start continuing (pause only at breakpoints)")] = False,
     repl: Annotated[bool, typer.Option("--repl", help="terminal step mode instead of the web page")] = False,
     exit_when_done: Annotated[bool, typer.Option("--exit-when-done", help="quit when the episode ends")] = False,
-    record_secrets: Annotated[bool, typer.Option("--record-secrets")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    record_secrets: opt.RecordSecrets = False,
+    verbose: opt.Verbose = False,
 ) -> None:
     """Run TASK_FILE paused, step by step, from a local web page (or the terminal with --repl)."""
-    from agent.cli import _make_env, _qwen_policy, _setup_logging, episode_exit_code, err, fail, out, outcome_line
-    from agent.debug.app import run_debug
-    from agent.debug.repl import Repl
-    from agent.debug.session import DebugSession
-    from agent.policy import Policy
-    from env import EnvError
-    from tasks import Task, TaskFileError
+    from pixelpilot.agent.debug.app import run_debug
+    from pixelpilot.agent.debug.repl import Repl
+    from pixelpilot.agent.debug.session import DebugSession
+    from pixelpilot.agent.policy import Policy
+    from pixelpilot.cli.assembly import episode_spec, open_env, qwen_policy, read_task, scripted_policy
+    from pixelpilot.cli.common import episode_exit_code, err, fail, out, outcome_line, setup_logging
+    from pixelpilot.env import EnvError
+    from pixelpilot.env.registry import EnvOptions
 
-    _setup_logging(verbose)
-    try:
-        task = Task.from_file(task_file)
-    except TaskFileError as exc:
-        fail(str(exc))
+    setup_logging(verbose)
+    task = read_task(task_file)
     try:
         points = [parse_breakpoint(b) for b in breaks or []]
         session = DebugSession(breakpoints=points, confirm=confirm or [], start_paused=not run_first)
     except ValueError as exc:
         fail(str(exc).splitlines()[0])
-    spec = task.to_spec()
-    if env_kind is not None:
-        if env_kind not in ("browser", "android"):
-            fail(f"--env must be browser or android, got {env_kind!r}")
-        spec = spec.model_copy(update={"env": env_kind})
+    spec = episode_spec(task, task_file, env_name=env_name)
     policy: Policy
     if model or endpoint:
-        policy = _qwen_policy(
+        policy = qwen_policy(
             model=model,
             endpoint=endpoint,
             dialect=dialect,
@@ -103,19 +97,17 @@ def debug(
             request_timeout=request_timeout,
         )
     else:
-        path = script or (Path(task.solution) if task.solution else None)
-        if path is None:
-            fail("give --model (a Qwen2-VL-family model) or --script FILE (the task declares no solution)")
-        try:
-            policy = PolicySpec(kind="scripted", script=path).build()
-        except PolicySpecError as exc:
-            fail(str(exc))
+        policy = scripted_policy(
+            task,
+            script,
+            missing="give --model (a Qwen2-VL-family model) or --script FILE (the task declares no solution)",
+        )
     if host not in ("127.0.0.1", "localhost", "::1") and not repl:
         err.print(
             f"[yellow]warning:[/] serving on {host}: anyone who can reach it and has the token can drive the agent"
         )
     try:
-        with _make_env(spec.env, headed=headed, chromium=chromium, capture="jpeg", serial=serial) as env:
+        with open_env(spec, EnvOptions(headed=headed, chromium=chromium, serial=serial)) as env:
             if repl:
                 Repl(session, out).start()
             result, web = run_debug(

@@ -19,12 +19,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from agent.policy_spec import PolicySpec, PolicySpecError
+from pixelpilot.agent.policy_spec import PolicySpec, PolicySpecError
+from pixelpilot.cli import options as opt
+from pixelpilot.cli.common import BENCH_EXIT_CODES, err, fail, out, setup_logging
 
 
 def _suite_exit_codes() -> str:
-    from agent.cli import BENCH_EXIT_CODES
-
     return f"Exit codes of a suite run:\n{BENCH_EXIT_CODES}"
 
 
@@ -42,18 +42,6 @@ class BenchPolicy(str, Enum):
 class Backend(str, Enum):
     local = "local"
     ray = "ray"
-
-
-def _console() -> tuple[Any, Any]:
-    from agent.cli import err, out
-
-    return out, err
-
-
-def _fail(message: str) -> None:
-    from agent.cli import fail
-
-    fail(message)
 
 
 def _bench_options(
@@ -80,50 +68,46 @@ def _bench_options(
     blank_screenshot: Annotated[
         bool, typer.Option("--blank-screenshot", help="ablation: the policy sees a grey screenshot")
     ] = False,
-    model: Annotated[str | None, typer.Option(help="Qwen2-VL-family model: hub id or folder, or served name")] = None,
-    endpoint: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint, e.g. http://host:8000/v1")] = None,
-    dialect: Annotated[
-        str | None, typer.Option(help="qwen2.5-vl | qwen2-vl | showui (default: from the model)")
-    ] = None,
-    max_pixels: Annotated[int | None, typer.Option(min=784, help="visual pixel budget (default 1280*28*28)")] = None,
-    min_pixels: Annotated[int | None, typer.Option(min=784, help="minimum visual pixels (default 56*56)")] = None,
-    history: Annotated[int, typer.Option(min=0, help="previous actions shown to the model")] = 8,
-    max_repairs: Annotated[int, typer.Option(min=0, help="re-asks after unparsable output, per step")] = 2,
-    sample: Annotated[bool, typer.Option("--sample", help="sample instead of greedy decoding")] = False,
-    temperature: Annotated[float, typer.Option(min=0.01)] = 0.7,
-    max_new_tokens: Annotated[int, typer.Option(min=1)] = 256,
-    device: Annotated[str | None, typer.Option(help="local backend device")] = None,
-    dtype: Annotated[str | None, typer.Option(help="local backend dtype")] = None,
-    api_key_env: Annotated[str, typer.Option(help="env var holding the endpoint's API key")] = "PIXELPILOT_API_KEY",
-    request_timeout: Annotated[float, typer.Option(min=0.1, help="per-request timeout for --endpoint, s")] = 60.0,
+    model: opt.Model = None,
+    endpoint: opt.Endpoint = None,
+    dialect: opt.Dialect = None,
+    max_pixels: opt.MaxPixels = None,
+    min_pixels: opt.MinPixels = None,
+    history: opt.History = 8,
+    max_repairs: opt.MaxRepairs = 2,
+    sample: opt.Sample = False,
+    temperature: opt.Temperature = 0.7,
+    max_new_tokens: opt.MaxNewTokens = 256,
+    device: opt.Device = None,
+    dtype: opt.Dtype = None,
+    api_key_env: opt.ApiKeyEnv = "PIXELPILOT_API_KEY",
+    request_timeout: opt.RequestTimeout = 60.0,
     scale: Annotated[float, typer.Option(help="MiniWoB: device scale factor of the 160x210 task area")] = 2.0,
     max_steps: Annotated[int | None, typer.Option(min=1, help="step cap per episode")] = None,
     episode_time_ms: Annotated[
         int | None, typer.Option(min=100, help="MiniWoB: override the task's own time limit (ms)")
     ] = None,
-    chromium: Annotated[str | None, typer.Option(help="Chromium binary (default: auto-detect)")] = None,
+    chromium: opt.Chromium = None,
     serial: Annotated[list[str] | None, typer.Option(help="Android device serial (repeatable, one per worker)")] = None,
     no_reports: Annotated[bool, typer.Option("--no-episode-reports", help="skip each bundle's report.html")] = False,
     backend: Annotated[Backend, typer.Option(help="local worker processes, or Ray tasks on a cluster")] = Backend.local,
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start a local Ray)")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: opt.Verbose = False,
 ) -> None:
     """Template for the suite commands' options (never registered itself)."""
 
 
 def _run_bench(suite_name: str, **o: Any) -> None:
-    from agent.cli import _setup_logging
-    from tasks.bench.core import SuiteError
-    from tasks.bench.report import print_summary, write_summary
-    from tasks.bench.results import latest
-    from tasks.bench.runner import RunOptions, execute, plan_run
-    from tasks.bench.suites import make_suite
+    from pixelpilot.tasks.bench.core import SuiteError
+    from pixelpilot.tasks.bench.report import print_summary, write_summary
+    from pixelpilot.tasks.bench.results import latest
+    from pixelpilot.tasks.bench.runner import RunOptions, execute, plan_run
+    from pixelpilot.tasks.bench.suites import make_suite
 
-    out, err = _console()
-    _setup_logging(o["verbose"])
+    setup_logging(o["verbose"])
     kind = o["policy"].value if o["policy"] else ("qwen" if o["model"] else None)
     if kind is None:
-        _fail("choose who acts: --model MODEL (with --endpoint for a served one) or --policy oracle")
+        fail("choose who acts: --model MODEL (with --endpoint for a served one) or --policy oracle")
     try:
         spec = PolicySpec(
             kind=kind,
@@ -145,12 +129,12 @@ def _run_bench(suite_name: str, **o: Any) -> None:
         ).check()
         if spec.kind == "qwen":
             # fail fast in the parent on what a worker would fail on (unknown dialect, no endpoint)
-            from agent.qwen.dialects import DIALECTS
+            from pixelpilot.agent.qwen.dialects import DIALECTS
 
             if spec.resolved_dialect() not in DIALECTS:
                 raise PolicySpecError(f"unknown dialect {spec.resolved_dialect()!r}; known: {', '.join(DIALECTS)}")
         if o["backend"] is Backend.ray:
-            from tasks.bench.ray_backend import check_ray
+            from pixelpilot.tasks.bench.ray_backend import check_ray
 
             check_ray()
         suite = make_suite(suite_name, {**o, "reports": not o["no_reports"]})
@@ -167,10 +151,10 @@ def _run_bench(suite_name: str, **o: Any) -> None:
         )
         plan = plan_run(suite, spec, options, command=sys.argv)
     except (PolicySpecError, SuiteError, ValidationError) as exc:
-        _fail(_one_line(exc))
+        fail(_one_line(exc))
         return
     except OSError as exc:  # --out is a file, or a folder nobody may write: bad input, not a crash
-        _fail(f"cannot use --out {o['out_dir']}: {exc.strerror or _one_line(exc)}")
+        fail(f"cannot use --out {o['out_dir']}: {exc.strerror or _one_line(exc)}")
         return
     total = plan.total
     done = len(plan.done)
@@ -202,7 +186,7 @@ def _run_bench(suite_name: str, **o: Any) -> None:
         try:
             outcome = execute(plan, on_result=on_result, verbose=o["verbose"])
         except SuiteError as exc:
-            _fail(_one_line(exc))
+            fail(_one_line(exc))
             return
     results = latest(outcome.results)
     summary = write_summary(options.out, results, suite.summarize(results))
@@ -244,7 +228,7 @@ def _suite_command(name: str, help_text: str) -> Any:
 
 
 def _register_suites() -> None:
-    from tasks.bench.suites import SUITES
+    from pixelpilot.tasks.bench.suites import SUITES
 
     for name, help_text in SUITES.items():
         bench_app.command(name, help=help_text, epilog=_suite_exit_codes())(_suite_command(name, help_text))
@@ -259,22 +243,21 @@ def list_suites(
     data: Annotated[Path | None, typer.Option(help="dataset for grounding/steplevel")] = None,
 ) -> None:
     """The suites, and the tasks of one suite."""
-    from tasks.bench.core import SuiteError
-    from tasks.bench.suites import SUITES, make_suite
+    from pixelpilot.tasks.bench.core import SuiteError
+    from pixelpilot.tasks.bench.suites import SUITES, make_suite
 
-    out, _ = _console()
     if suite is None:
         for name, text in SUITES.items():
             out.print(f"[bold]{name}[/]  {text}", soft_wrap=True)
         return
     if suite not in SUITES:
-        _fail(f"unknown suite {suite!r}; known: {', '.join(SUITES)}")
+        fail(f"unknown suite {suite!r}; known: {', '.join(SUITES)}")
     try:
         s = make_suite(suite, {"data": data})
         names = s.tasks()
         oracle = set(s.default_tasks(PolicySpec(kind="oracle"))) if suite == "miniwob" else set()
     except SuiteError as exc:
-        _fail(_one_line(exc))
+        fail(_one_line(exc))
         return
     for name in names:
         out.print(f"{name}{'  [dim](oracle)[/]' if name in oracle else ''}", soft_wrap=True)
@@ -288,13 +271,12 @@ def compare(
     as_json: Annotated[bool, typer.Option("--json", help="print the comparison as JSON")] = False,
 ) -> None:
     """Per-task success deltas of RUN_B against RUN_A, with exact significance tests."""
-    from tasks.bench.compare import CompareError, compare_runs
+    from pixelpilot.tasks.bench.compare import CompareError, compare_runs
 
-    out, err = _console()
     try:
         report = compare_runs(run_a, run_b)
     except CompareError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     if as_json:
         print(json.dumps(report, indent=2))
@@ -328,12 +310,11 @@ def make_grounding_cmd(
     chromium: Annotated[str | None, typer.Option(help="Chromium binary (default: auto-detect)")] = None,
 ) -> None:
     """Render synthetic GUIs in Chromium into a ScreenSpot-format grounding set."""
-    from tasks.bench.synth import make_grounding
+    from pixelpilot.tasks.bench.synth import make_grounding
 
-    out, _ = _console()
     try:
         path = make_grounding(out_dir, n, seed=seed, chromium=chromium)
     except (OSError, ValueError) as exc:
-        _fail(_one_line(exc))
+        fail(_one_line(exc))
         return
     out.print(f"grounding set: {path}", soft_wrap=True)

@@ -27,9 +27,9 @@ def build(
     ] = None,
 ) -> None:
     """Turn every usable step of BUNDLES into a training example in DIALECT."""
-    from agent.cli import fail, out
-    from agent.qwen.prompt import PromptConfig
-    from agent.train.dataset import DatasetError, build_dataset
+    from pixelpilot.agent.qwen.prompt import PromptConfig
+    from pixelpilot.agent.train.dataset import DatasetError, build_dataset
+    from pixelpilot.cli.common import fail, out
 
     options = {k: v for k, v in {"min_pixels": min_pixels, "max_pixels": max_pixels}.items() if v is not None}
     try:

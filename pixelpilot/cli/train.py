@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from agent.policy_spec import PolicySpec
+from pixelpilot.agent.policy_spec import PolicySpec
 
 #: Suites ``--eval-suite`` accepts (live suites the runner can score per task).
 EVAL_SUITES = ("miniwob",)
@@ -26,7 +26,7 @@ def _data_scale(folders: list[Path]) -> float | None:
     try:
         import pyarrow.parquet as pq
 
-        from agent.train.format import data_files
+        from pixelpilot.agent.train.format import data_files
 
         widths = sorted(
             w
@@ -53,10 +53,10 @@ def _miniwob_eval(
     max_steps: int,
 ) -> Any:
     """A trainer evaluation callback: the MiniWoB tasks on held-out seeds, success rate per task."""
-    from agent.train.format import read_info
-    from tasks.bench.core import SuiteError
-    from tasks.bench.miniwob.suite import MiniWobSuite
-    from tasks.bench.runner import RunOptions, execute, plan_run, select_tasks
+    from pixelpilot.agent.train.format import read_info
+    from pixelpilot.tasks.bench.core import SuiteError
+    from pixelpilot.tasks.bench.miniwob.suite import MiniWobSuite
+    from pixelpilot.tasks.bench.runner import RunOptions, execute, plan_run, select_tasks
 
     info = read_info(data[0])
 
@@ -96,7 +96,7 @@ def _miniwob_eval(
 
 
 def _fail(message: str) -> None:
-    from agent.cli import fail
+    from pixelpilot.cli.common import fail
 
     fail(message)
 
@@ -153,11 +153,11 @@ def train(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Fine-tune a Qwen2-VL-family model on training sets; OUT ends as a checkpoint `run --model OUT` loads."""
-    from agent.cli import _setup_logging, out
-    from agent.train.trainer import TrainConfig, TrainError
-    from agent.train.trainer import train as run_training
+    from pixelpilot.agent.train.trainer import TrainConfig, TrainError
+    from pixelpilot.agent.train.trainer import train as run_training
+    from pixelpilot.cli.common import out, setup_logging
 
-    _setup_logging(verbose)
+    setup_logging(verbose)
     try:
         import matplotlib  # noqa: F401
         import peft  # noqa: F401
@@ -169,7 +169,7 @@ def train(
         )
     # The run has its own progress bar; the libraries' per-file bars (shards, splits) only add noise.
     transformers.utils.logging.disable_progress_bar()
-    from agent.qwen.dialects import DIALECTS, get_dialect
+    from pixelpilot.agent.qwen.dialects import DIALECTS, get_dialect
 
     try:
         dialect = get_dialect(dialect).name
@@ -205,7 +205,7 @@ def train(
         _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         return
     except KeyboardInterrupt:
-        from agent.cli import err
+        from pixelpilot.cli.common import err
 
         err.print(f"interrupted; continue with the same command and --resume (last checkpoint in {out_dir})")
         raise typer.Exit(130) from None

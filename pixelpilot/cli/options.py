@@ -1,0 +1,51 @@
+"""The options run, debug, bench and train share, declared once.
+
+Each command lists the ones it takes (a benchmark has no --headed), but the name, type, bounds and
+help of an option live here, so `--dialect` means the same thing in every command.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+class CaptureFormat(str, Enum):
+    jpeg = "jpeg"
+    png = "png"
+
+
+# --------------------------------------------------------------------------- the environment
+EnvName = Annotated[str | None, typer.Option("--env", help="browser or android (default: the task's)")]
+Headed = Annotated[bool, typer.Option("--headed", help="show the browser window")]
+Chromium = Annotated[str | None, typer.Option(help="Chromium binary (default: auto-detect)")]
+Capture = Annotated[CaptureFormat, typer.Option(help="screenshot encoding")]
+Serial = Annotated[str | None, typer.Option(help="Android device serial (default: the only one)")]
+
+# --------------------------------------------------------------------------- the policy (PolicySpec's fields)
+Model = Annotated[str | None, typer.Option(help="Qwen2-VL-family model: hub id or folder (local), or served name")]
+Endpoint = Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint, e.g. http://host:8000/v1")]
+Dialect = Annotated[str | None, typer.Option(help="qwen2.5-vl | qwen2-vl | showui (default: from the model id)")]
+MaxPixels = Annotated[int | None, typer.Option(min=784, help="visual pixel budget (default 1280*28*28)")]
+MinPixels = Annotated[int | None, typer.Option(min=784, help="minimum visual pixels (default 56*56)")]
+History = Annotated[int, typer.Option(min=0, help="previous actions shown to the model")]
+HistoryImages = Annotated[int, typer.Option(min=0, help="previous screenshots shown to the model")]
+MaxRepairs = Annotated[int, typer.Option(min=0, help="re-asks after unparsable output, per step")]
+Sample = Annotated[bool, typer.Option("--sample", help="sample instead of greedy decoding")]
+Temperature = Annotated[float, typer.Option(min=0.01, help="sampling temperature (with --sample)")]
+Seed = Annotated[int | None, typer.Option(help="sampling seed")]
+MaxNewTokens = Annotated[int, typer.Option(min=1)]
+Device = Annotated[str | None, typer.Option(help="local backend device (default cuda if available)")]
+Dtype = Annotated[str | None, typer.Option(help="local backend dtype (default bf16 on CUDA, float32 on CPU)")]
+Attn = Annotated[str | None, typer.Option(help="attention implementation (eager, sdpa, flash_attention_2)")]
+ApiKeyEnv = Annotated[str, typer.Option(help="env var holding the endpoint's API key")]
+RequestTimeout = Annotated[float, typer.Option(min=0.1, help="per-request timeout for --endpoint, s")]
+
+# --------------------------------------------------------------------------- the episode
+Script = Annotated[Path | None, typer.Option(help="actions to replay (JSONL/YAML); default: the task's solution")]
+EpisodeOut = Annotated[Path, typer.Option("--out", help="bundles are written under this folder")]
+RecordSecrets = Annotated[bool, typer.Option("--record-secrets", help="keep text typed into password fields")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v")]
