@@ -140,7 +140,7 @@ class PixelpilotRunner:
 
     def run(self, task: str, seed: int) -> dict[str, Any]:
         from agent.episode import read_bundle
-        from tasks.bench.core import Unit
+        from tasks.bench.contract import Unit
 
         self.parts.clear()
         t0 = time.perf_counter()

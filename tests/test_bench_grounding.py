@@ -18,7 +18,7 @@ from PIL import Image
 from agent.policy_spec import PolicySpec
 from env import StartSpec, Viewport
 from env.browser import BrowserConfig, BrowserEnv
-from tasks.bench.core import SuiteError, Unit, UnitResult
+from tasks.bench.contract import SuiteError, Unit, UnitResult
 from tasks.bench.grounding import GroundingSuite, grounding_summary, load_grounding
 from tasks.bench.synth import make_grounding
 from tools import Click

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from agent.policy_spec import PolicySpec
-from tasks.bench.core import UnitResult
+from tasks.bench.contract import UnitResult
 from tasks.bench.report import summarize
 from tasks.bench.results import ResultsLog, RunManifest, identity_of, open_run
 from tasks.bench.stats import binom_two_sided, compare, fisher_exact, wilson

@@ -14,7 +14,7 @@ from agent import Agent, AgentConfig, ScriptedPolicy, read_bundle
 from agent.policy_spec import PolicySpec
 from env.browser import BrowserEnv
 from tasks import EXAMPLES_DIR, Task
-from tasks.bench.core import SuiteError, Unit
+from tasks.bench.contract import SuiteError, Unit
 from tasks.bench.steplevel import (
     StepLevelOracle,
     StepLevelSuite,

@@ -98,7 +98,7 @@ def _bench_options(
 
 
 def _run_bench(suite_name: str, **o: Any) -> None:
-    from pixelpilot.tasks.bench.core import SuiteError
+    from pixelpilot.tasks.bench.contract import SuiteError
     from pixelpilot.tasks.bench.report import print_summary, write_summary
     from pixelpilot.tasks.bench.results import latest
     from pixelpilot.tasks.bench.runner import RunOptions, execute, plan_run
@@ -243,7 +243,7 @@ def list_suites(
     data: Annotated[Path | None, typer.Option(help="dataset for grounding/steplevel")] = None,
 ) -> None:
     """The suites, and the tasks of one suite."""
-    from pixelpilot.tasks.bench.core import SuiteError
+    from pixelpilot.tasks.bench.contract import SuiteError
     from pixelpilot.tasks.bench.suites import SUITES, make_suite
 
     if suite is None:

@@ -54,7 +54,7 @@ def _miniwob_eval(
 ) -> Any:
     """A trainer evaluation callback: the MiniWoB tasks on held-out seeds, success rate per task."""
     from pixelpilot.agent.train.format import read_info
-    from pixelpilot.tasks.bench.core import SuiteError
+    from pixelpilot.tasks.bench.contract import SuiteError
     from pixelpilot.tasks.bench.miniwob.suite import MiniWobSuite
     from pixelpilot.tasks.bench.runner import RunOptions, execute, plan_run, select_tasks
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from agent.episode import EpisodeSpec, StepRecord
 from agent.loop import Agent
-from tasks.bench.core import SuiteError, Unit, UnitResult
+from tasks.bench.contract import SuiteError, Unit, UnitResult
 from tasks.bench.results import HeldLock, LockBusy
 
 #: the lock file a unit's writer holds in its bundle folder (left in place: see HeldLock.release)

@@ -32,7 +32,7 @@ from agent.episode import EpisodeSpec
 from agent.policy import Decision, Policy
 from agent.policy_spec import PolicySpec
 from env import Observation, ScreenGeometry, StartSpec
-from tasks.bench.core import Suite, SuiteError, Unit, UnitResult, Worker
+from tasks.bench.contract import Suite, SuiteError, Unit, UnitResult, Worker
 from tools import REGISTRY, ActionBase, Click
 
 Platform = Literal["mobile", "desktop", "web"]

@@ -18,7 +18,7 @@ from typing import Any
 from loguru import logger
 
 from pixelpilot.agent.policy_spec import PolicySpec
-from pixelpilot.tasks.bench.core import Suite, SuiteError, Unit, UnitResult
+from pixelpilot.tasks.bench.contract import Suite, SuiteError, Unit, UnitResult
 from pixelpilot.tasks.bench.runner import _crash_result, run_unit
 
 

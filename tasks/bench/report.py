@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from tasks.bench.core import UnitResult
+from tasks.bench.contract import UnitResult
 from tasks.bench.results import MANIFEST, RunManifest
 from tasks.bench.stats import wilson
 

@@ -26,7 +26,7 @@ from loguru import logger
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agent.episode import now_iso
-from tasks.bench.core import SuiteError, UnitResult
+from tasks.bench.contract import SuiteError, UnitResult
 
 RESULTS = "results.jsonl"
 MANIFEST = "run.json"

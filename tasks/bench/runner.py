@@ -41,7 +41,7 @@ from pixelpilot.agent.policy_spec import PolicySpec
 from pixelpilot.agent.qwen.threads import apply as apply_threads
 from pixelpilot.agent.qwen.threads import threads_for
 from pixelpilot.env.plugins import load_plugins
-from pixelpilot.tasks.bench.core import Suite, SuiteError, Unit, UnitResult, Worker
+from pixelpilot.tasks.bench.contract import Suite, SuiteError, Unit, UnitResult, Worker
 from pixelpilot.tasks.bench.results import HeldLock, ResultsLog, completed_keys, identity_of, lock_run, open_run, stamp
 
 #: how often a worker checks that its runner is alive. Where it can, it is told at once (a

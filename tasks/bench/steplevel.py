@@ -22,7 +22,7 @@ from agent.episode import EpisodeSpec, ObservationRecord, StepRecord, now_iso
 from agent.policy import Decision, Policy
 from agent.policy_spec import PolicySpec
 from env import Observation, ScreenGeometry, StartSpec
-from tasks.bench.core import Suite, SuiteError, Unit, UnitResult, Worker
+from tasks.bench.contract import Suite, SuiteError, Unit, UnitResult, Worker
 from tasks.bench.steplevel_data import (
     StepSample,
     action_to_aitw,

@@ -33,7 +33,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.episode import read_bundle
-from tasks.bench.core import SuiteError
+from tasks.bench.contract import SuiteError
 from tasks.bench.steplevel_match import SWIPE_DISTANCE_THRESHOLD, Box, point_in_box
 from tools import REGISTRY, ToolValidationError
 

@@ -172,7 +172,7 @@ def _rates(rows: list[Mapping[str, Any]]) -> dict[str, float]:
 
 def _score_row(item: Any) -> dict[str, Any]:
     """One scored step as a plain dict, from a StepScore-like mapping or a benchmark UnitResult."""
-    if hasattr(item, "metrics") and hasattr(item, "fields"):  # tasks.bench.core.UnitResult
+    if hasattr(item, "metrics") and hasattr(item, "fields"):  # tasks.bench.contract.UnitResult
         fields, metrics = item.fields, item.metrics
         return {
             "episode": fields.get("episode", ""),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tasks.bench.core import Suite, SuiteError
+from tasks.bench.contract import Suite, SuiteError
 
 SUITES: dict[str, str] = {
     "miniwob": "MiniWoB++ tasks from the miniwob package, seeded and scored in-page",

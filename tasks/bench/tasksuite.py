@@ -20,7 +20,7 @@ from pixelpilot.agent.scripted import ScriptedPolicy, ScriptError
 from pixelpilot.env import Env, EnvError
 from pixelpilot.env.registry import EnvOptions, env_kind
 from pixelpilot.tasks import ANDROID_DIR, EXAMPLES_DIR, Task, TaskFileError
-from pixelpilot.tasks.bench.core import Suite, SuiteError, Unit, UnitResult, Worker
+from pixelpilot.tasks.bench.contract import Suite, SuiteError, Unit, UnitResult, Worker
 from pixelpilot.tasks.bench.episodes import claim_bundle, run_live_episode
 
 

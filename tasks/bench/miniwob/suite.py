@@ -11,7 +11,7 @@ from agent.loop import Agent, AgentConfig
 from agent.policy_spec import PolicySpec
 from env import EnvError
 from env.browser import BrowserConfig
-from tasks.bench.core import Suite, SuiteError, Unit, UnitResult, Worker
+from tasks.bench.contract import Suite, SuiteError, Unit, UnitResult, Worker
 from tasks.bench.episodes import claim_bundle, run_live_episode
 from tasks.bench.miniwob.env import MiniWobEnv, MiniWobMissing, task_names
 from tasks.bench.miniwob.oracle import SUPPORTED_TASKS, MiniWobOracle
