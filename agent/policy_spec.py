@@ -166,7 +166,7 @@ class PolicySpec(BaseModel):
         """Load the model / open the endpoint. Raises PolicySpecError with one line on bad options."""
         policy = self._build(check=check)
         if self.blank_screenshot:
-            from agent.ablation import BlankScreen
+            from agent.baselines import BlankScreen
 
             return BlankScreen(policy)
         return policy
@@ -174,7 +174,7 @@ class PolicySpec(BaseModel):
     def _build(self, *, check: bool) -> Policy:
         self = self.resolved()
         if self.kind == "baseline":
-            from agent.ablation import TaskAverage
+            from agent.baselines import TaskAverage
 
             if self.baseline_data is None:
                 raise PolicySpecError("the task-average baseline needs --baseline-data DATASET")

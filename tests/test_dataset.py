@@ -158,7 +158,7 @@ def test_bad_dataset_input_is_one_line(tmp_path: Path) -> None:
 
 
 def test_task_average_baseline_and_blank_screenshot_ablation(demos: Path, tmp_path: Path) -> None:
-    from agent.ablation import BlankScreen, TaskAverage
+    from agent.baselines import BlankScreen, TaskAverage
     from agent.episode import EpisodeSpec
     from agent.policy import Decision, Policy
     from env import Observation, ScreenGeometry, StartSpec
