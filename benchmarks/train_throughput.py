@@ -52,7 +52,7 @@ class Variant:
         import torch
 
         from agent.train.aux_grounding import AuxGrounding
-        from agent.train.train_base import load_model
+        from agent.train.base_model import load_model
 
         self.name, self.frame, self.aux, self.prompt = name, frame, aux, prompt
         torch.manual_seed(0)
@@ -125,7 +125,7 @@ def main() -> None:
 
     import torch
 
-    from agent.train.train_base import build_small_qwen2vl
+    from agent.train.base_model import build_small_qwen2vl
     from agent.train.train_data import load_rows
 
     torch.set_num_threads(os.cpu_count() or 1)

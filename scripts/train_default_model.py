@@ -299,7 +299,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=ROOT / ".cache" / "default-model")
     ap.add_argument("--quick", action="store_true", help="a small end-to-end pass (minutes) to check the recipe")
     ap.add_argument("--ship", action="store_true", help="copy the final model into agent/qwen/default_model/")
-    # Before the small architecture's M-RoPE base was lowered (train_base.py), stage 1 left the model
+    # Before the small architecture's M-RoPE base was lowered (base_model.py), stage 1 left the model
     # blind to the image at any length tried; with it, stage 1 is a short warm-up on synthetic screens
     ap.add_argument("--stage0-steps", type=int, default=1000)
     ap.add_argument("--stage1-steps", type=int, default=1500)

@@ -195,7 +195,7 @@ def test_lora_merges_into_an_ordinary_checkpoint_and_evaluates(
     import torch
     from safetensors.torch import load_file
 
-    from pixelpilot.agent.train.train_base import load_model
+    from pixelpilot.agent.train.base_model import load_model
     from pixelpilot.agent.train.trainer import ablation_check
 
     held_out = write_dataset(tmp_path / "held-out", n=2)
@@ -308,7 +308,7 @@ def test_the_small_architecture_gives_image_columns_distinct_rotary_angles(tmp_p
     """M-RoPE's width section holds the head's lowest frequencies; at Qwen2-VL's base (1e6) and
     head_dim 32 they turn by ~0.002 rad across a screenshot, and a model trained from scratch
     cannot tell left from right. The small architecture's base must leave columns apart."""
-    from pixelpilot.agent.train.train_base import build_small_qwen2vl
+    from pixelpilot.agent.train.base_model import build_small_qwen2vl
 
     config = json.loads((build_small_qwen2vl(tmp_path / "small") / "config.json").read_text())["text_config"]
     rope = config["rope_parameters"]

@@ -4,7 +4,7 @@ Qwen2-VL has no absolute position embedding: the vision tower uses 2D rotary pos
 language model M-RoPE, which shape attention weights but never enter the values. A pre-trained
 model has learned, at scale, to turn "the target is at patch (i, j)" into coordinate digits;
 a 5M-parameter model trained on a CPU must learn it from a few thousand steps. (The main reason
-such a model stayed blind was M-RoPE's base, see agent/train/train_base.py; this frame adds
+such a model stayed blind was M-RoPE's base, see agent/train/base_model.py; this frame adds
 absolute positions on top.)
 
 Qwen2-VL's patch embedding is a Conv3d over *two* frames (``temporal_patch_size`` 2), and the

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.train.format import MODEL_META, DatasetInfo, ModelMeta, read_info
 from agent.train.provenance import trained_pixel_budget
-from agent.train.train_base import (
+from agent.train.base_model import (
     SCRATCH_BASES,
     BaseModelError,
     add_lora,
