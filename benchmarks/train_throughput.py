@@ -65,7 +65,7 @@ class Variant:
         self.tokens: list[int] = []
 
     def step(self, rows: list[dict[str, Any]], info: Any) -> None:
-        from agent.train.train_data import collate
+        from agent.train.rows import collate
 
         t0 = time.perf_counter()
         if self.prompt is not None:
@@ -126,7 +126,7 @@ def main() -> None:
     import torch
 
     from agent.train.base_model import build_small_qwen2vl
-    from agent.train.train_data import load_rows
+    from agent.train.rows import load_rows
 
     torch.set_num_threads(os.cpu_count() or 1)
     data, info = load_rows([args.data], "qwen2-vl")

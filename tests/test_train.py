@@ -123,7 +123,7 @@ def config(data: Path, out: Path, **kw: Any) -> TrainConfig:
 def test_only_the_answer_and_its_end_of_turn_are_learned(dataset: Path, tiny_qwen_dir: Path) -> None:
     from transformers import AutoProcessor
 
-    from pixelpilot.agent.train.train_data import IGNORE_INDEX, collate, load_rows, prompt_text
+    from pixelpilot.agent.train.rows import IGNORE_INDEX, collate, load_rows, prompt_text
 
     processor = AutoProcessor.from_pretrained(tiny_qwen_dir)
     data, info = load_rows([dataset], DIALECT)
@@ -155,7 +155,7 @@ def test_only_the_answer_and_its_end_of_turn_are_learned(dataset: Path, tiny_qwe
 
 
 def row_images_of(row: dict[str, Any]) -> Any:
-    from pixelpilot.agent.train.train_data import row_images
+    from pixelpilot.agent.train.rows import row_images
 
     return row_images(row)[0]
 

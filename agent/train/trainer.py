@@ -3,7 +3,7 @@
 The run is shaped by what the output must be used for: OUT/ itself ends as an ordinary checkpoint
 (model + processor + chat template, LoRA merged) that ``PolicySpec(kind="qwen", model=OUT)`` loads
 into the local policy, and every example is tokenized as the local backend tokenizes the same
-step (agent/train/train_data.py). A run survives being killed: OUT/checkpoint/ holds one current
+step (agent/train/rows.py). A run survives being killed: OUT/checkpoint/ holds one current
 snapshot (weights, optimizer, scheduler, RNG, position in the seeded data order), replaced
 atomically, and ``resume=True`` continues from it with the same batches in the same order.
 
@@ -38,7 +38,7 @@ from agent.train.base_model import (
     load_model,
     materialize_base,
 )
-from agent.train.train_data import (
+from agent.train.rows import (
     DataError,
     answer_ids,
     blank,
