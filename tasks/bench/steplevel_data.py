@@ -26,13 +26,14 @@ import math
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from loguru import logger
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.episode import read_bundle
+from pixelpilot.env.registry import env_kinds
 from tasks.bench.contract import SuiteError
 from tasks.bench.steplevel_match import SWIPE_DISTANCE_THRESHOLD, Box, point_in_box
 from tools import REGISTRY, ToolValidationError
@@ -52,7 +53,7 @@ class StepSample(BaseModel):
     image: Path = Field(description="absolute path of the screenshot")
     width: int = Field(gt=0)
     height: int = Field(gt=0)
-    env: Literal["browser", "android"] = "android"
+    env: str = Field("android", description="the env kind the step was recorded on (env/registry.py)")
     gold: dict[str, Any] = Field(description="the gold tool call, screenshot px")
     gold_box: Box | None = Field(None, description="the gold element's box (x0, y0, x1, y1), screenshot px")
     history: list[dict[str, Any]] = Field(default_factory=list, description="previous gold tool calls, in order")
@@ -254,8 +255,8 @@ def read_aitz_file(path: Path, root: Path | None = None) -> list[StepSample]:
         if not isinstance(past, list) or not all(isinstance(a, dict) for a in past):
             raise SuiteError(f"{where}: pixelpilot.history must be a list of actions")
         env = extra.get("env", "android")
-        if env not in ("browser", "android"):
-            raise SuiteError(f"{where}: pixelpilot.env must be browser or android, got {env!r}")
+        if env not in env_kinds():
+            raise SuiteError(f"{where}: pixelpilot.env must be one of {', '.join(env_kinds())}, got {env!r}")
         samples.append(
             StepSample(
                 episode=str(step["episode_id"]),
@@ -319,7 +320,7 @@ def read_bundle_samples(bundle: Path, *, successful_only: bool = False, episode:
                     image=image.resolve(),
                     width=step.observation.width,
                     height=step.observation.height,
-                    env=env if env in ("browser", "android") else "browser",
+                    env=env if env in env_kinds() else "browser",
                     gold=gold,
                     history=list(history),
                     url=step.observation.url,
