@@ -1,11 +1,9 @@
 """The agent loop, policies, episode bundles, reports and the CLI."""
 
-from loguru import logger as _logger
-
-from agent.episode import EpisodeRecorder, EpisodeSpec, StepRecord, read_bundle
-from agent.loop import Agent, AgentConfig, EpisodeResult
-from agent.policy import Decision, Policy
-from agent.scripted import ScriptedPolicy, ScriptError
+from pixelpilot.agent.episode import EpisodeRecorder, EpisodeSpec, StepRecord, read_bundle
+from pixelpilot.agent.loop import Agent, AgentConfig, EpisodeResult
+from pixelpilot.agent.policy import Decision, Policy
+from pixelpilot.agent.scripted import ScriptedPolicy, ScriptError
 
 __all__ = [
     "Agent",
@@ -20,6 +18,3 @@ __all__ = [
     "StepRecord",
     "read_bundle",
 ]
-
-# A library keeps quiet until its application asks (agent/logs.py: enable_logging).
-_logger.disable(__name__)

@@ -16,9 +16,9 @@ from typing import Any
 
 from PIL import Image
 
-from agent.episode import EpisodeSpec, StepRecord
-from agent.policy import Decision, Policy
-from env import Observation
+from pixelpilot.agent.episode import EpisodeSpec, StepRecord
+from pixelpilot.agent.policy import Decision, Policy
+from pixelpilot.env import Observation
 
 
 class BlankScreen(Policy):
@@ -66,7 +66,7 @@ class TaskAverage(Policy):
     def from_dataset(cls, folder: Path) -> TaskAverage:
         import datasets
 
-        from agent.train.format import data_files
+        from pixelpilot.agent.train.format import data_files
 
         sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
         for f in data_files(folder):

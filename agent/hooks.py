@@ -21,10 +21,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.episode import EpisodeSpec, Intervention, InterventionKind, StepRecord
-from agent.policy import Decision
-from env import ActionResult, Observation
-from tools import ActionBase
+from pixelpilot.agent.episode import EpisodeSpec, Intervention, InterventionKind, StepRecord
+from pixelpilot.agent.policy import Decision
+from pixelpilot.env import ActionResult, Observation
+from pixelpilot.tools import ActionBase
 
 
 @dataclass
@@ -149,7 +149,7 @@ def confirm_reason(rule: str, ctx: StepContext, action: ActionBase | None) -> st
     elif rule == "off_domain" and name == "navigate":
         from urllib.parse import urlparse
 
-        from env.domains import parse_host_rule, url_allowed
+        from pixelpilot.env.domains import parse_host_rule, url_allowed
 
         url = getattr(action, "url", "")
         host = urlparse(url).hostname or ""

@@ -2,8 +2,8 @@
 
 A library that prints DEBUG lines to whoever imports it makes its users' programs noisy and their
 own logs hard to read; loguru's advice for libraries is to disable the library's loggers on import
-and let the application enable them. Each of pixelpilot's packages disables itself in its
-``__init__``; the CLI (and any script that wants the messages) calls :func:`enable_logging`.
+and let the application enable them. ``pixelpilot/__init__.py`` disables them; the CLI (and any
+script that wants the messages) calls :func:`enable_logging`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any, TextIO
 
 from loguru import logger
 
-#: The import names pixelpilot's modules log under.
-PACKAGES = ("agent", "env", "tools", "tasks")
+#: The import name pixelpilot's modules log under.
+PACKAGES = ("pixelpilot",)
 
 
 def enable_logging(level: str | None = "INFO", sink: TextIO | Any = sys.stderr, *, fmt: str | None = None) -> None:

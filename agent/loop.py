@@ -18,7 +18,7 @@ from typing import Any
 from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.episode import (
+from pixelpilot.agent.episode import (
     SECRET_MASK,
     EpisodeRecord,
     EpisodeRecorder,
@@ -30,11 +30,11 @@ from agent.episode import (
     new_bundle_dir,
     now_iso,
 )
-from agent.hooks import AgentHooks, Replace, Skip, StepContext, Stop
-from agent.policy import Decision, Policy
-from agent.secrets import MIN_TYPED_LENGTH, SecretSet
-from env import ActionResult, Env, EnvError, Evaluation, Observation
-from tools import REGISTRY, TERMINAL_ACTIONS, ActionBase, Answer, Finish, ToolValidationError
+from pixelpilot.agent.hooks import AgentHooks, Replace, Skip, StepContext, Stop
+from pixelpilot.agent.policy import Decision, Policy
+from pixelpilot.agent.secrets import MIN_TYPED_LENGTH, SecretSet
+from pixelpilot.env import ActionResult, Env, EnvError, Evaluation, Observation
+from pixelpilot.tools import REGISTRY, ActionBase, Answer, Finish, ToolValidationError
 
 
 class AgentConfig(BaseModel):
@@ -151,7 +151,7 @@ class Agent:
     def _report(self, bundle: Path) -> None:
         if not self.config.write_report:
             return
-        from agent.report import write_report
+        from pixelpilot.agent.report import write_report
 
         try:
             write_report(bundle)
@@ -202,7 +202,7 @@ class Agent:
             if action is not None and self.env.episode_over():
                 status = "finished"
                 break
-            if action is not None and result is not None and result.ok and action.action in TERMINAL_ACTIONS:  # type: ignore[attr-defined]
+            if action is not None and result is not None and result.ok and action.terminal:
                 if isinstance(action, Answer):
                     answer = action.text
                 elif isinstance(action, Finish):

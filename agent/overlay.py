@@ -2,12 +2,16 @@
 
 Shared by report.html and (later) the debugger, so what a user sees drawn is exactly where the
 action went: the SVG's viewBox is the screenshot's pixel size, so no coordinate is ever rescaled.
+What to draw comes from the tool's model (its ``point_fields``, ``family`` and ``marker``), so a tool
+registered at run time is drawn like the built-in ones with the same shape.
 """
 
 from __future__ import annotations
 
 from html import escape
 from typing import Any
+
+from pixelpilot.tools import tool_named
 
 _COLOR = "#ff2d55"
 
@@ -39,25 +43,30 @@ def action_svg(action: dict[str, Any] | None, width: int, height: int) -> str:
     parts: list[str] = []
     if action:
         name = action.get("action")
-        if name in ("click", "double_click", "right_click", "long_press"):
-            x, y = action["x"], action["y"]
-            parts.append(_marker(x, y, unit * 1.6))
-            if name == "double_click":
-                parts.append(_marker(x, y, unit * 2.4))
-            tag = {"click": "", "double_click": "double", "right_click": "right", "long_press": "hold"}[name]
-            if tag:
-                parts.append(_label(x + unit * 2.5, y - unit, tag, unit * 2))
-        elif name in ("drag", "swipe"):
-            parts.append(_marker(action["start_x"], action["start_y"], unit))
-            parts.append(_arrow(action["start_x"], action["start_y"], action["end_x"], action["end_y"], unit * 0.5))
-        elif name == "scroll":
-            x, y, amount = action["x"], action["y"], action.get("amount", 400)
+        tool = tool_named(name)  # what the tool is, from its model: its points, kind and marker
+        pairs = tool.point_fields if tool is not None else ()
+        if not all(fx in action and fy in action for fx, fy in pairs):
+            pairs = ()  # a recorded dict missing a point: drawn as a label below
+        points = [(float(action[fx]), float(action[fy])) for fx, fy in pairs]
+        if len(points) == 1 and "direction" in action:  # scroll-like: where, which way, how far
+            (x, y), amount = points[0], action.get("amount", 400)
             dx, dy = {"up": (0, -1), "down": (0, 1), "left": (-1, 0), "right": (1, 0)}[action["direction"]]
             length = min(amount, max(width, height) / 3)
             parts.append(_marker(x, y, unit))
             parts.append(_arrow(x, y, x + dx * length, y + dy * length, unit * 0.6))
-            parts.append(_label(x + unit * 2, y - unit, f"scroll {action['direction']} {amount:g}", unit * 2))
-        elif name == "type":
+            parts.append(_label(x + unit * 2, y - unit, f"{name} {action['direction']} {amount:g}", unit * 2))
+        elif len(points) == 1:
+            (x, y), tag = points[0], tool.marker if tool else ""
+            parts.append(_marker(x, y, unit * 1.6))
+            if name == "double_click":
+                parts.append(_marker(x, y, unit * 2.4))
+            if tag:
+                parts.append(_label(x + unit * 2.5, y - unit, tag, unit * 2))
+        elif len(points) == 2:
+            (x0, y0), (x1, y1) = points
+            parts.append(_marker(x0, y0, unit))
+            parts.append(_arrow(x0, y0, x1, y1, unit * 0.5))
+        elif tool is not None and tool.family == "text":
             text = action.get("text", "")
             suffix = " ⏎" if action.get("press_enter") else ""
             parts.append(_label(unit, height - unit * 1.5, f"⌨ {text}{suffix}", unit * 2.4))

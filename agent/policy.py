@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from env import Observation
-from tools import ActionBase
+from pixelpilot.env import Observation
+from pixelpilot.tools import ActionBase
 
 if TYPE_CHECKING:
-    from agent.episode import EpisodeSpec, StepRecord
+    from pixelpilot.agent.episode import EpisodeSpec, StepRecord
 
 
 class Decision(BaseModel):

@@ -13,8 +13,8 @@ from typing import Any, Literal
 from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.policy import Policy
-from agent.qwen.resize import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS
+from pixelpilot.agent.policy import Policy
+from pixelpilot.agent.qwen.resize import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS
 
 #: Where the embedded default model lives (``--model default``).
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "qwen" / "default_model"
@@ -88,7 +88,7 @@ class PolicySpec(BaseModel):
         (unless changed)."""
         if self.kind != "qwen" or not self.model:
             return self
-        from agent.train.format import ModelMetaError, read_model_meta
+        from pixelpilot.agent.train.format import ModelMetaError, read_model_meta
 
         model = self.model
         if model == "default":
@@ -130,14 +130,14 @@ class PolicySpec(BaseModel):
     def resolved_dialect(self) -> str | None:
         if self.kind != "qwen":
             return None
-        from agent.qwen.dialects import infer_dialect
+        from pixelpilot.agent.qwen.dialects import infer_dialect
 
         spec = self.resolved()
         return spec.dialect or infer_dialect(spec.model or "")
 
     def run_identity(self) -> dict[str, Any]:
         """The fields that make results comparable (the benchmark run key hashes these)."""
-        from agent.qwen.prompt import PROMPT_VERSION
+        from pixelpilot.agent.qwen.prompt import PROMPT_VERSION
 
         self = self.resolved()
         identity: dict[str, Any] = {
@@ -166,7 +166,7 @@ class PolicySpec(BaseModel):
         """Load the model / open the endpoint. Raises PolicySpecError with one line on bad options."""
         policy = self._build(check=check)
         if self.blank_screenshot:
-            from agent.baselines import BlankScreen
+            from pixelpilot.agent.baselines import BlankScreen
 
             return BlankScreen(policy)
         return policy
@@ -174,7 +174,7 @@ class PolicySpec(BaseModel):
     def _build(self, *, check: bool) -> Policy:
         self = self.resolved()
         if self.kind == "baseline":
-            from agent.baselines import TaskAverage
+            from pixelpilot.agent.baselines import TaskAverage
 
             if self.baseline_data is None:
                 raise PolicySpecError("the task-average baseline needs --baseline-data DATASET")
@@ -183,7 +183,7 @@ class PolicySpec(BaseModel):
             except (ImportError, OSError, ValueError) as exc:
                 raise PolicySpecError(str(exc).splitlines()[0]) from None
         if self.kind == "scripted":
-            from agent.scripted import ScriptedPolicy, ScriptError
+            from pixelpilot.agent.scripted import ScriptedPolicy, ScriptError
 
             if self.script is None:
                 raise PolicySpecError("a scripted policy needs --script FILE")
@@ -194,9 +194,9 @@ class PolicySpec(BaseModel):
         if self.kind == "oracle":
             raise PolicySpecError("the oracle policy is provided by the benchmark suite, not built here")
         self.check()
-        from agent.qwen.backends.base import BackendError, SamplingConfig
-        from agent.qwen.factory import make_policy
-        from agent.qwen.prompt import PromptConfig
+        from pixelpilot.agent.qwen.backends.base import BackendError, SamplingConfig
+        from pixelpilot.agent.qwen.factory import make_policy
+        from pixelpilot.agent.qwen.prompt import PromptConfig
 
         prompt = PromptConfig(
             min_pixels=self.min_pixels,

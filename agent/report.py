@@ -12,8 +12,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from agent.episode import StepRecord, read_bundle
-from agent.overlay import action_svg
+from pixelpilot.agent.episode import StepRecord, read_bundle
+from pixelpilot.agent.overlay import action_svg
 
 _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1d1f23}

@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 import yaml
 
-from agent.policy import Decision, Policy
-from env import Observation, ScreenGeometry
-from tools import REGISTRY, ActionBase, ToolValidationError
+from pixelpilot.agent.policy import Decision, Policy
+from pixelpilot.env import Observation, ScreenGeometry
+from pixelpilot.tools import REGISTRY, ActionBase, ToolValidationError
 
 CoordSpace = Literal["screenshot", "css", "relative"]
 

@@ -48,17 +48,17 @@ import psutil
 from machine_info import cpuinfo_field  # benchmarks/ is on sys.path when run as a script
 from PIL import Image
 
-from agent.episode import EpisodeSpec, read_bundle
-from agent.logs import enable_logging
-from agent.loop import Agent, AgentConfig
-from agent.scripted import ScriptedPolicy
-from env.android.env import AndroidConfig, AndroidEnv
-from env.android.screen import encode, parse_raw_screencap
-from env.android.simulator.process import SimulatorHandle, start_simulator
-from env.android.text import input_text_commands
-from env.browser.chromium import find_chromium
-from env.spec import StartSpec
-from tools import Click, Finish, OpenApp, Swipe, Type
+from pixelpilot.agent.episode import EpisodeSpec, read_bundle
+from pixelpilot.agent.logs import enable_logging
+from pixelpilot.agent.loop import Agent, AgentConfig
+from pixelpilot.agent.scripted import ScriptedPolicy
+from pixelpilot.env.android.env import AndroidConfig, AndroidEnv
+from pixelpilot.env.android.screen import encode, parse_raw_screencap
+from pixelpilot.env.android.simulator.process import SimulatorHandle, start_simulator
+from pixelpilot.env.android.text import input_text_commands
+from pixelpilot.env.browser.chromium import find_chromium
+from pixelpilot.env.spec import StartSpec
+from pixelpilot.tools import Click, Finish, OpenApp, Swipe, Type
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Harmless taps: the Notes toolbar (title and empty toolbar space; not clickable).

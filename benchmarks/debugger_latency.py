@@ -31,8 +31,8 @@ from typing import Any
 from machine_info import cpuinfo_field  # benchmarks/ is on sys.path when run as a script
 from perf_doc import write_section
 
-from env.browser.chromium import find_chromium, launch_args
-from env.browser.env import _acquire_playwright, _release_playwright
+from pixelpilot.env.browser.chromium import find_chromium, launch_args
+from pixelpilot.env.browser.env import _acquire_playwright, _release_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "benchmarks" / "pages" / "simple.html"
@@ -115,7 +115,7 @@ def responsiveness() -> dict[str, Any]:
     """/api/state latency while the tiny Qwen2-VL is inside a long re-ask (a slow model call)."""
     import threading
 
-    from agent.qwen.tiny import build_tiny_qwen2vl
+    from pixelpilot.agent.qwen.tiny import build_tiny_qwen2vl
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -106,8 +106,8 @@ class PixelpilotRunner:
     """The suite's own worker, timed from outside: ``env.begin`` and the phases are wrapped on the instances."""
 
     def __init__(self, out: Path) -> None:
-        from agent.policy_spec import PolicySpec
-        from tasks.bench.miniwob.suite import MiniWobSuite
+        from pixelpilot.agent.policy_spec import PolicySpec
+        from pixelpilot.tasks.bench.miniwob.suite import MiniWobSuite
 
         self.out = out
         self.worker: Any = MiniWobSuite(scale=SCALE).open_worker(0, PolicySpec(kind="oracle"))
@@ -139,8 +139,8 @@ class PixelpilotRunner:
         return {"pixelpilot": _version("pixelpilot"), "playwright": _version("playwright")}
 
     def run(self, task: str, seed: int) -> dict[str, Any]:
-        from agent.episode import read_bundle
-        from tasks.bench.contract import Unit
+        from pixelpilot.agent.episode import read_bundle
+        from pixelpilot.tasks.bench.contract import Unit
 
         self.parts.clear()
         t0 = time.perf_counter()
@@ -172,7 +172,7 @@ class PixelpilotRunner:
         B: ``env.begin`` (same seed), ``page.screenshot`` (same clip, JPEG q90), the oracle's evaluate,
         ``page.mouse.click``.
         """
-        from tools import Click
+        from pixelpilot.tools import Click
 
         env = self.worker.env
         oracle_js = ORACLE_JS.read_text()
@@ -217,7 +217,7 @@ class RawRunner:
     def __init__(self) -> None:
         from playwright.sync_api import sync_playwright
 
-        from env.browser.chromium import find_chromium, launch_args
+        from pixelpilot.env.browser.chromium import find_chromium, launch_args
 
         self.pw = sync_playwright().start()
         self.browser = self.pw.chromium.launch(
@@ -230,7 +230,7 @@ class RawRunner:
         return {"playwright": _version("playwright"), "chromium": self.browser.version}
 
     def _page(self, task: str) -> Any:
-        from tasks.bench.miniwob.env import html_dir
+        from pixelpilot.tasks.bench.miniwob.env import html_dir
 
         if task not in self.pages:
             # one context per task: each page is alone in its context, like pixelpilot's env's page
@@ -373,7 +373,7 @@ class GymRunner:
 
 def serve(variant: str, tmp: Path) -> None:
     """A child: answer JSON request lines on stdin with JSON lines on the saved stdout."""
-    from agent.logs import enable_logging
+    from pixelpilot.agent.logs import enable_logging
 
     enable_logging("WARNING")
     out = os.fdopen(os.dup(1), "w", buffering=1)
@@ -483,7 +483,7 @@ def _child_env(**extra: str) -> dict[str, str]:
 
 
 def _chromium() -> str:
-    from env.browser.chromium import find_chromium
+    from pixelpilot.env.browser.chromium import find_chromium
 
     path = find_chromium()
     if path is None:
@@ -520,7 +520,7 @@ def ensure_browsergym_venv() -> Path:
 
 
 def start_browsergym(tmp: Path, mode: str) -> Peer:
-    from tasks.bench.miniwob.env import html_dir
+    from pixelpilot.tasks.bench.miniwob.env import html_dir
 
     python = ensure_browsergym_venv()
     argv = [
@@ -606,10 +606,10 @@ def compare(peers: dict[str, Peer], rounds: int, episodes: int, slow_episodes: i
 # --------------------------------------------------------------------------- scaling with the runner
 def scaling(workers: list[int], episodes: int, tmp: Path) -> list[dict[str, Any]]:
 
-    from agent.logs import enable_logging
-    from agent.policy_spec import PolicySpec
-    from tasks.bench.miniwob.suite import MiniWobSuite
-    from tasks.bench.runner import RunOptions, execute, plan_run
+    from pixelpilot.agent.logs import enable_logging
+    from pixelpilot.agent.policy_spec import PolicySpec
+    from pixelpilot.tasks.bench.miniwob.suite import MiniWobSuite
+    from pixelpilot.tasks.bench.runner import RunOptions, execute, plan_run
 
     enable_logging("WARNING")
     rows = []

@@ -4,7 +4,7 @@ Four parts, each printed as a Markdown table (``--json FILE`` also writes the ra
 
 ``policy``
     The real ``QwenPolicy.decide`` (qwen2.5-vl dialect, ``max_repairs=0``, greedy, ``--max-new-tokens``)
-    on a ``LocalBackend`` loaded from the tiny random Qwen2-VL (``agent.qwen.tiny``), with real
+    on a ``LocalBackend`` loaded from the tiny random Qwen2-VL (``pixelpilot.agent.qwen.tiny``), with real
     Chromium screenshots of ``tasks/examples/pages/search.html`` at 1280x720 (scale 1) and 1920x1080
     (1280x720 at scale 1.5), at the default pixel budget (1280*28*28) and at 256*28*28. Phases are the
     backend's ``timings_ms`` (preprocess / prefill / decode). Each call gets a fresh ``Observation``
@@ -61,7 +61,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from env import Observation  # noqa: E402
+from pixelpilot.env import Observation  # noqa: E402
 
 SEARCH_PAGE = ROOT / "tasks" / "examples" / "pages" / "search.html"
 DENSE_PAGE = ROOT / "benchmarks" / "pages" / "dense.html"
@@ -207,8 +207,8 @@ def fresh(obs: Observation) -> Observation:
 
 def capture(shots: list[tuple[str, Path, int, int, float]]) -> dict[str, Observation]:
     """Real Chromium screenshots (BrowserEnv.observe, JPEG q90) keyed by name."""
-    from env.browser.env import BrowserConfig, BrowserEnv
-    from env.spec import StartSpec, Viewport
+    from pixelpilot.env.browser.env import BrowserConfig, BrowserEnv
+    from pixelpilot.env.spec import StartSpec, Viewport
 
     out: dict[str, Observation] = {}
     env = BrowserEnv(BrowserConfig())
@@ -225,8 +225,8 @@ def capture(shots: list[tuple[str, Path, int, int, float]]) -> dict[str, Observa
 
 
 def tiny_backend(folder: Path) -> Any:
-    from agent.qwen.backends.local import LocalBackend
-    from agent.qwen.tiny import build_tiny_qwen2vl
+    from pixelpilot.agent.qwen.backends.local import LocalBackend
+    from pixelpilot.agent.qwen.tiny import build_tiny_qwen2vl
 
     if not (folder / "config.json").is_file():
         build_tiny_qwen2vl(folder)
@@ -234,9 +234,9 @@ def tiny_backend(folder: Path) -> Any:
 
 
 def make_policy(backend: Any, max_pixels: int, max_new_tokens: int) -> Any:
-    from agent.qwen.backends.base import SamplingConfig
-    from agent.qwen.policy import QwenPolicy, QwenPolicyConfig
-    from agent.qwen.prompt import PromptConfig
+    from pixelpilot.agent.qwen.backends.base import SamplingConfig
+    from pixelpilot.agent.qwen.policy import QwenPolicy, QwenPolicyConfig
+    from pixelpilot.agent.qwen.prompt import PromptConfig
 
     config = QwenPolicyConfig(
         prompt=PromptConfig(max_pixels=max_pixels),
@@ -345,9 +345,9 @@ def bench_preprocess(backend: Any, shots: dict[str, Observation], repeats: int) 
     from transformers import Qwen2VLImageProcessor
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-    from agent.qwen.backends.base import SamplingConfig
-    from agent.qwen.dialects import get_dialect
-    from agent.qwen.prompt import PromptConfig, build_request
+    from pixelpilot.agent.qwen.backends.base import SamplingConfig
+    from pixelpilot.agent.qwen.dialects import get_dialect
+    from pixelpilot.agent.qwen.prompt import PromptConfig, build_request
 
     processor = backend.processor
     tv = Qwen2VLImageProcessor()  # transformers' default (torchvision) backend, fresh, default settings
@@ -518,10 +518,10 @@ class CodecCounter:
 
 
 def bench_codec(backend: Any, tmp: Path, steps: int = 3) -> dict[str, Any]:
-    from agent.episode import EpisodeSpec, read_bundle
-    from agent.loop import Agent, AgentConfig
-    from env.browser.env import BrowserConfig, BrowserEnv
-    from env.spec import StartSpec, Viewport
+    from pixelpilot.agent.episode import EpisodeSpec, read_bundle
+    from pixelpilot.agent.loop import Agent, AgentConfig
+    from pixelpilot.env.browser.env import BrowserConfig, BrowserEnv
+    from pixelpilot.env.spec import StartSpec, Viewport
 
     spec = EpisodeSpec(
         id="codec-count",
@@ -625,10 +625,10 @@ def _real_inputs(
     """
     import torch
 
-    from agent.qwen.backends.base import SamplingConfig
-    from agent.qwen.dialects import get_dialect
-    from agent.qwen.prompt import PromptConfig, build_request
-    from agent.qwen.tiny import SPECIAL_TOKENS
+    from pixelpilot.agent.qwen.backends.base import SamplingConfig
+    from pixelpilot.agent.qwen.dialects import get_dialect
+    from pixelpilot.agent.qwen.prompt import PromptConfig, build_request
+    from pixelpilot.agent.qwen.tiny import SPECIAL_TOKENS
 
     processor = backend.processor
     request = build_request(
@@ -825,7 +825,7 @@ def main(argv: list[str] | None = None) -> int:
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-    from agent.logs import enable_logging
+    from pixelpilot.agent.logs import enable_logging
 
     enable_logging("WARNING")
 

@@ -42,13 +42,13 @@ from typing import Any
 import psutil
 from machine_info import cpuinfo_field  # benchmarks/ is on sys.path when run as a script
 
-from agent.episode import EpisodeSpec, read_bundle
-from agent.logs import enable_logging
-from agent.loop import Agent, AgentConfig
-from agent.scripted import ScriptedPolicy
-from env.browser.env import BrowserConfig, BrowserEnv
-from env.spec import JsCheck, StartSpec, Viewport
-from tools import Click, Finish
+from pixelpilot.agent.episode import EpisodeSpec, read_bundle
+from pixelpilot.agent.logs import enable_logging
+from pixelpilot.agent.loop import Agent, AgentConfig
+from pixelpilot.agent.scripted import ScriptedPolicy
+from pixelpilot.env.browser.env import BrowserConfig, BrowserEnv
+from pixelpilot.env.spec import JsCheck, StartSpec, Viewport
+from pixelpilot.tools import Click, Finish
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ROOT / "benchmarks" / "pages"

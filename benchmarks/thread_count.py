@@ -50,7 +50,7 @@ def _spin(stop) -> None:
 def _observation():
     from PIL import Image, ImageDraw
 
-    from env import Observation, ScreenGeometry
+    from pixelpilot.env import Observation, ScreenGeometry
 
     image = Image.new("RGB", (160, 210), (255, 255, 255))
     ImageDraw.Draw(image).rectangle((40, 90, 100, 115), fill=(220, 220, 220))
@@ -89,8 +89,8 @@ def main() -> None:
 
     import torch
 
-    from agent.policy_spec import PolicySpec
-    from agent.qwen.threads import count_parameters, usable_cpus
+    from pixelpilot.agent.policy_spec import PolicySpec
+    from pixelpilot.agent.qwen.threads import count_parameters, usable_cpus
 
     default_threads = torch.get_num_threads()
     spec = PolicySpec(kind="qwen", model="default", max_repairs=0).resolved()

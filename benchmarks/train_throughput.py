@@ -51,8 +51,8 @@ class Variant:
     def __init__(self, name: str, base: Path, *, frame: bool, aux: bool, prompt: str | None) -> None:
         import torch
 
-        from agent.train.aux_grounding import AuxGrounding
-        from agent.train.base_model import load_model
+        from pixelpilot.agent.train.aux_grounding import AuxGrounding
+        from pixelpilot.agent.train.base_model import load_model
 
         self.name, self.frame, self.aux, self.prompt = name, frame, aux, prompt
         torch.manual_seed(0)
@@ -65,7 +65,7 @@ class Variant:
         self.tokens: list[int] = []
 
     def step(self, rows: list[dict[str, Any]], info: Any) -> None:
-        from agent.train.rows import collate
+        from pixelpilot.agent.train.rows import collate
 
         t0 = time.perf_counter()
         if self.prompt is not None:
@@ -89,8 +89,8 @@ def decide_latency(base: Path, calls: int) -> list[float]:
     from PIL import Image, ImageDraw
     from train_default_model import SYSTEM_PROMPT
 
-    from agent.policy_spec import PolicySpec
-    from env import Observation, ScreenGeometry
+    from pixelpilot.agent.policy_spec import PolicySpec
+    from pixelpilot.env import Observation, ScreenGeometry
 
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "model"
@@ -125,8 +125,8 @@ def main() -> None:
 
     import torch
 
-    from agent.train.base_model import build_small_qwen2vl
-    from agent.train.rows import load_rows
+    from pixelpilot.agent.train.base_model import build_small_qwen2vl
+    from pixelpilot.agent.train.rows import load_rows
 
     torch.set_num_threads(os.cpu_count() or 1)
     data, info = load_rows([args.data], "qwen2-vl")

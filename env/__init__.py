@@ -1,10 +1,8 @@
 """Environment adapters (browser, Android) and the coordinate contract."""
 
-from loguru import logger as _logger
-
-from env.base import ActionResult, Env, EnvError, Observation
-from env.geometry import ScreenGeometry, out_of_bounds
-from env.spec import (
+from pixelpilot.env.base import ActionResult, Env, EnvError, Observation
+from pixelpilot.env.geometry import ScreenGeometry, out_of_bounds
+from pixelpilot.env.spec import (
     AnswerCheck,
     Evaluation,
     JsCheck,
@@ -37,6 +35,3 @@ __all__ = [
     "Viewport",
     "out_of_bounds",
 ]
-
-# A library keeps quiet until its application asks (agent/logs.py: enable_logging).
-_logger.disable(__name__)

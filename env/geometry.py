@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools import ActionBase
+from pixelpilot.tools import ActionBase
 
 
 class ScreenGeometry(BaseModel):

@@ -10,7 +10,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from env.domains import DEFAULT_PORTS, parse_host_rule, url_allowed
+from pixelpilot.env.domains import DEFAULT_PORTS, parse_host_rule, url_allowed
 
 
 class Viewport(BaseModel):

@@ -30,7 +30,9 @@ def main() -> None:
 
     import torch
 
-    from agent.train.trainer import LOG_FILE, TrainConfig, ablation_check, train
+    from pixelpilot.agent.train.image_ablation import ablation_check
+    from pixelpilot.agent.train.metrics import LOG_FILE
+    from pixelpilot.agent.train.trainer import TrainConfig, train
 
     print(f"torch {torch.__version__}, cuda {torch.cuda.is_available()}", flush=True)
     for lora in (False, True):

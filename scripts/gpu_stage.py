@@ -56,7 +56,9 @@ def main() -> None:
     import torch
     import transformers
 
-    from agent.train.trainer import CHECKPOINT_DIR, LOG_FILE, TrainConfig, train
+    from pixelpilot.agent.train.checkpoints import CHECKPOINT_DIR
+    from pixelpilot.agent.train.metrics import LOG_FILE
+    from pixelpilot.agent.train.trainer import TrainConfig, train
 
     print(f"torch {torch.__version__} transformers {transformers.__version__} cuda {torch.cuda.is_available()}")
     args.export.mkdir(parents=True, exist_ok=True)

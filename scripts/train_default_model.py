@@ -93,8 +93,8 @@ def synthetic(
         return out
     if out.exists():
         shutil.rmtree(out)
-    from agent.qwen.prompt import PromptConfig
-    from agent.train.synthetic import make_synthetic
+    from pixelpilot.agent.qwen.prompt import PromptConfig
+    from pixelpilot.agent.train.synthetic import make_synthetic
 
     t0 = time.time()
     prompt = PromptConfig(system_prompt=SYSTEM_PROMPT)
@@ -131,7 +131,7 @@ def thin(work: Path, source: Path, name: str, keep: int, every: int) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from agent.train.format import data_files
+    from pixelpilot.agent.train.format import data_files
 
     out = work / "data" / name
     if _complete(out):

@@ -2,9 +2,7 @@
 
 from pathlib import Path
 
-from loguru import logger as _logger
-
-from tasks.spec import Task, TaskFileError, load_task
+from pixelpilot.tasks.spec import Task, TaskFileError, load_task
 
 #: The example tasks shipped with the package (local pages, scripted solutions).
 EXAMPLES_DIR = Path(__file__).parent / "examples"
@@ -12,6 +10,3 @@ EXAMPLES_DIR = Path(__file__).parent / "examples"
 ANDROID_DIR = Path(__file__).parent / "android"
 
 __all__ = ["ANDROID_DIR", "EXAMPLES_DIR", "Task", "TaskFileError", "load_task"]
-
-# A library keeps quiet until its application asks (agent/logs.py: enable_logging).
-_logger.disable(__name__)

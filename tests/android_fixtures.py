@@ -39,7 +39,7 @@ def adb_server() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def android_sim(adb_server: None) -> Iterator[Any]:
     """One simulated phone for the session, connected to the adb server."""
-    from env.android.simulator.process import start_simulator
+    from pixelpilot.env.android.simulator.process import start_simulator
 
     handle = start_simulator(port=0, adb_keyboard=False)
     connect(handle.serial)
@@ -50,7 +50,7 @@ def android_sim(adb_server: None) -> Iterator[Any]:
 
 @pytest.fixture()
 def android_env(android_sim: Any) -> Iterator[Any]:
-    from env.android import AndroidConfig, AndroidEnv
+    from pixelpilot.env.android import AndroidConfig, AndroidEnv
 
     env = AndroidEnv(AndroidConfig(serial=android_sim.serial, command_timeout_s=10))
     yield env

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from env.browser import BrowserConfig, BrowserEnv
+from pixelpilot.env.browser import BrowserConfig, BrowserEnv
 
 pytest_plugins = ["tests.qwen_fixtures", "tests.android_fixtures"]
 

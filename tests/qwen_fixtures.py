@@ -19,7 +19,7 @@ def tiny_qwen_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("torch")
     pytest.importorskip("torchvision")
     pytest.importorskip("transformers")
-    from agent.qwen.tiny import build_tiny_qwen2vl
+    from pixelpilot.agent.qwen.tiny import build_tiny_qwen2vl
 
     return build_tiny_qwen2vl(tmp_path_factory.mktemp("tiny-qwen2vl"), seed=0)
 
@@ -29,7 +29,7 @@ def tiny_local_backend(tiny_qwen_dir: Path) -> Iterator[Any]:
     """A LocalBackend (CPU, float32) over ``tiny_qwen_dir``, shared by the session."""
     import torch
 
-    from agent.qwen.backends.local import LocalBackend
+    from pixelpilot.agent.qwen.backends.local import LocalBackend
 
     # One intra-op thread: a model this small gains nothing from more, and on a shared, busy CI CPU
     # two threads contending with other processes made each step several times slower.

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from agent import Agent, AgentConfig, Decision, Policy, ScriptedPolicy, read_bundle
-from env import EnvError, Observation, StartSpec
-from env.android import AndroidConfig, AndroidEnv
-from env.android.link import CommandTimeout
-from tasks import ANDROID_DIR, Task
+from pixelpilot.agent import Agent, AgentConfig, Decision, Policy, ScriptedPolicy, read_bundle
+from pixelpilot.env import EnvError, Observation, StartSpec
+from pixelpilot.env.android import AndroidConfig, AndroidEnv
+from pixelpilot.env.android.link import CommandTimeout
+from pixelpilot.tasks import ANDROID_DIR, Task
+from pixelpilot.tools import Back, Click, DoubleClick, Drag, Home, Key, LongPress, OpenApp, Scroll, Swipe, Type
 from tests.android_fixtures import adb, connect
-from tools import Back, Click, DoubleClick, Drag, Home, Key, LongPress, OpenApp, Scroll, Swipe, Type
 
 HOSTILE = "a; rm -rf / $(reboot) `id` \"q\" 'x' & | > < %s 100%"
 
@@ -117,7 +117,7 @@ def test_scroll_swipe_drag_long_press(android_env: AndroidEnv) -> None:
 def test_unsupported_and_bad_keys(android_env: AndroidEnv) -> None:
     android_env.reset(StartSpec())
     geometry = android_env.observe().geometry
-    from tools import Navigate
+    from pixelpilot.tools import Navigate
 
     result = android_env.execute(Navigate(url="https://example.com"), geometry)
     assert not result.ok and "navigate is not supported by the android environment" in (result.error or "")
@@ -170,7 +170,7 @@ class RestartingPolicy(Policy):
     def decide(self, instruction: str, observation: Observation, history: list[Any]) -> Decision:
         self.steps += 1
         if self.steps == 2:
-            from env.android.simulator.process import start_simulator
+            from pixelpilot.env.android.simulator.process import start_simulator
 
             port = int(self.sim.serial.rsplit(":", 1)[1])
             self.sim.stop()
@@ -183,7 +183,7 @@ class RestartingPolicy(Policy):
 
 @pytest.mark.parametrize("restart", [True, False], ids=["recovered", "gone"])
 def test_device_dropping_mid_episode(adb_server: None, tmp_path: Path, restart: bool) -> None:
-    from env.android.simulator.process import start_simulator
+    from pixelpilot.env.android.simulator.process import start_simulator
 
     sim = start_simulator(port=0)
     connect(sim.serial)

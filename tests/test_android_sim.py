@@ -26,10 +26,10 @@ from PIL import Image, ImageChops, ImageStat
 
 adbutils = pytest.importorskip("adbutils")
 
-from env.android.simulator import SimulatorHandle, start_simulator  # noqa: E402
-from env.android.simulator.coreutils import BUILTINS  # noqa: E402
-from env.android.simulator.filesystem import VirtualFS  # noqa: E402
-from env.android.simulator.shell import Shell  # noqa: E402
+from pixelpilot.env.android.simulator import SimulatorHandle, start_simulator  # noqa: E402
+from pixelpilot.env.android.simulator.coreutils import BUILTINS  # noqa: E402
+from pixelpilot.env.android.simulator.filesystem import VirtualFS  # noqa: E402
+from pixelpilot.env.android.simulator.shell import Shell  # noqa: E402
 
 ADB = shutil.which("adb") or adbutils.adb_path()
 HOSTILE = "a; rm -rf / $(reboot) `id` \"q\" 'x' & | > <"

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from env import ActionResult, StartSpec, Viewport
-from env.android import AndroidConfig, AndroidEnv
-from env.android.simulator import start_simulator
-from env.android.simulator.packages import LATIN_IME
-from env.android.text import ADB_KEYBOARD_IME
-from env.android.uitree import UIElement, parse_hierarchy
-from env.browser import BrowserConfig, BrowserEnv
+from pixelpilot.env import ActionResult, StartSpec, Viewport
+from pixelpilot.env.android import AndroidConfig, AndroidEnv
+from pixelpilot.env.android.simulator import start_simulator
+from pixelpilot.env.android.simulator.packages import LATIN_IME
+from pixelpilot.env.android.text import ADB_KEYBOARD_IME
+from pixelpilot.env.android.uitree import UIElement, parse_hierarchy
+from pixelpilot.env.browser import BrowserConfig, BrowserEnv
+from pixelpilot.tools import Click, Type
 from tests.android_fixtures import adb, connect
-from tools import Click, Type
 
 NOTES = "com.pixelsim.notes"
 CONTACTS = "com.pixelsim.contacts"

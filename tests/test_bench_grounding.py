@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from agent.policy_spec import PolicySpec
-from env import StartSpec, Viewport
-from env.browser import BrowserConfig, BrowserEnv
-from tasks.bench.contract import SuiteError, Unit, UnitResult
-from tasks.bench.grounding import GroundingSuite, grounding_summary, load_grounding
-from tasks.bench.synth import make_grounding
-from tools import Click
+from pixelpilot.agent.policy_spec import PolicySpec
+from pixelpilot.env import StartSpec, Viewport
+from pixelpilot.env.browser import BrowserConfig, BrowserEnv
+from pixelpilot.tasks.bench.contract import SuiteError, Unit, UnitResult
+from pixelpilot.tasks.bench.grounding import GroundingSuite, grounding_summary, load_grounding
+from pixelpilot.tasks.bench.synth import make_grounding
+from pixelpilot.tools import Click
 
 
 # ----------------------------------------------------------------------------------------------- fixtures

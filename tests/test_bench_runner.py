@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.policy_spec import PolicySpec
-from tasks.bench.contract import UnitResult
-from tasks.bench.report import summarize
-from tasks.bench.results import ResultsLog, RunManifest, identity_of, open_run
-from tasks.bench.stats import binom_two_sided, compare, fisher_exact, wilson
+from pixelpilot.agent.policy_spec import PolicySpec
+from pixelpilot.tasks.bench.contract import UnitResult
+from pixelpilot.tasks.bench.report import summarize
+from pixelpilot.tasks.bench.results import ResultsLog, RunManifest, identity_of, open_run
+from pixelpilot.tasks.bench.stats import binom_two_sided, compare, fisher_exact, wilson
 from tests.test_cli import PIXELPILOT, assert_one_line_error, cli
 
 
@@ -288,7 +288,7 @@ def test_ray_backend_on_a_local_ray_instance(tmp_path: Path) -> None:
 
 
 def test_flight_tasks_are_served_over_http() -> None:
-    from tasks.bench.miniwob.env import MiniWobEnv
+    from pixelpilot.tasks.bench.miniwob.env import MiniWobEnv
 
     env = MiniWobEnv(scale=1)
     try:

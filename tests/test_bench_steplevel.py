@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from agent import Agent, AgentConfig, ScriptedPolicy, read_bundle
-from agent.policy_spec import PolicySpec
-from env.browser import BrowserEnv
-from tasks import EXAMPLES_DIR, Task
-from tasks.bench.contract import SuiteError, Unit
-from tasks.bench.steplevel import (
+from pixelpilot.agent import Agent, AgentConfig, ScriptedPolicy, read_bundle
+from pixelpilot.agent.policy_spec import PolicySpec
+from pixelpilot.env.browser import BrowserEnv
+from pixelpilot.tasks import EXAMPLES_DIR, Task
+from pixelpilot.tasks.bench.contract import SuiteError, Unit
+from pixelpilot.tasks.bench.steplevel import (
     StepLevelOracle,
     StepLevelSuite,
     action_to_aitw,
@@ -27,7 +27,7 @@ from tasks.bench.steplevel import (
     sample_history,
     steplevel_summary,
 )
-from tasks.bench.steplevel_match import scroll_direction
+from pixelpilot.tasks.bench.steplevel_match import scroll_direction
 
 AITZ = Path(__file__).parent / "data" / "steplevel" / "aitz"
 SCREEN = (1000, 2000)  # width, height: 14% of the screen is 140 px across and 280 px down

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tasks import ANDROID_DIR, EXAMPLES_DIR
+from pixelpilot.tasks import ANDROID_DIR, EXAMPLES_DIR
 from tests.test_bench_runner import bench, read_results
 
 

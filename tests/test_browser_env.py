@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from env import ActionResult, Observation, StartSpec, Viewport
-from env.browser import BrowserEnv
-from tools import (
+from pixelpilot.env import ActionResult, Observation, StartSpec, Viewport
+from pixelpilot.env.browser import BrowserEnv
+from pixelpilot.tools import (
     ActionBase,
     Answer,
     Back,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks import EXAMPLES_DIR
+from pixelpilot.tasks import EXAMPLES_DIR
 
 PIXELPILOT = [shutil.which("pixelpilot") or str(Path(sys.executable).parent / "pixelpilot")]
 

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from env import Observation, ScreenGeometry, StartSpec, Viewport, out_of_bounds
-from env.browser import BrowserEnv
-from tools import Click, Drag, Scroll
+from pixelpilot.env import Observation, ScreenGeometry, StartSpec, Viewport, out_of_bounds
+from pixelpilot.env.browser import BrowserEnv
+from pixelpilot.tools import Click, Drag, Scroll
 
 VIEWPORT = Viewport(width=400, height=300)
 

@@ -11,18 +11,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent import Agent, AgentConfig, ScriptedPolicy
-from agent.hooks import AgentHooks, Replace, StepContext
-from agent.qwen.dialects import DIALECTS, get_dialect
-from agent.qwen.prompt import PromptConfig, geometry_for
-from agent.qwen.resize import ResizeGeometry
-from agent.train.dataset import decode_check, unit_px
-from agent.train.format import data_files, read_info
-from env.browser import BrowserEnv
-from tasks import EXAMPLES_DIR, Task
+from pixelpilot.agent import Agent, AgentConfig, ScriptedPolicy
+from pixelpilot.agent.hooks import AgentHooks, Replace, StepContext
+from pixelpilot.agent.qwen.dialects import DIALECTS, get_dialect
+from pixelpilot.agent.qwen.prompt import PromptConfig, geometry_for
+from pixelpilot.agent.qwen.resize import ResizeGeometry
+from pixelpilot.agent.train.dataset import decode_check, unit_px
+from pixelpilot.agent.train.format import data_files, read_info
+from pixelpilot.env.browser import BrowserEnv
+from pixelpilot.tasks import EXAMPLES_DIR, Task
+from pixelpilot.tools import REGISTRY
 from tests.test_bench_runner import bench
 from tests.test_cli import assert_one_line_error, cli
-from tools import REGISTRY
 
 datasets = pytest.importorskip("datasets")
 
@@ -158,10 +158,10 @@ def test_bad_dataset_input_is_one_line(tmp_path: Path) -> None:
 
 
 def test_task_average_baseline_and_blank_screenshot_ablation(demos: Path, tmp_path: Path) -> None:
-    from agent.baselines import BlankScreen, TaskAverage
-    from agent.episode import EpisodeSpec
-    from agent.policy import Decision, Policy
-    from env import Observation, ScreenGeometry, StartSpec
+    from pixelpilot.agent.baselines import BlankScreen, TaskAverage
+    from pixelpilot.agent.episode import EpisodeSpec
+    from pixelpilot.agent.policy import Decision, Policy
+    from pixelpilot.env import Observation, ScreenGeometry, StartSpec
 
     data = tmp_path / "ds"
     assert cli("dataset", "build", demos, "--dialect", "qwen2-vl", "--out", data).returncode == 0

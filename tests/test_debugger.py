@@ -19,14 +19,14 @@ from typing import Any
 
 import pytest
 
-from agent import Agent, AgentConfig, ScriptedPolicy
-from agent.hooks import AgentHooks, Replace, Skip, StepContext, Stop
-from env.browser import BrowserEnv
-from env.browser.chromium import find_chromium, launch_args
-from env.browser.env import _acquire_playwright, _release_playwright
-from tasks import EXAMPLES_DIR, Task
+from pixelpilot.agent import Agent, AgentConfig, ScriptedPolicy
+from pixelpilot.agent.hooks import AgentHooks, Replace, Skip, StepContext, Stop
+from pixelpilot.env.browser import BrowserEnv
+from pixelpilot.env.browser.chromium import find_chromium, launch_args
+from pixelpilot.env.browser.env import _acquire_playwright, _release_playwright
+from pixelpilot.tasks import EXAMPLES_DIR, Task
+from pixelpilot.tools import REGISTRY
 from tests.test_cli import PIXELPILOT
-from tools import REGISTRY
 
 SCRIPT = [
     {"coords": "css"},
@@ -273,7 +273,7 @@ def test_python_hooks_veto_rewrite_and_stop(browser: BrowserEnv, tmp_path: Path)
 
 
 def test_debugging_an_android_task_on_the_simulated_device(android_sim: Any, tmp_path: Path) -> None:
-    from tasks import ANDROID_DIR
+    from pixelpilot.tasks import ANDROID_DIR
 
     script = tmp_path / "open.jsonl"
     script.write_text('{"action": "open_app", "app": "Notes"}\n{"action": "finish", "status": "success"}\n')

@@ -25,9 +25,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from env.browser.chromium import find_chromium, launch_args
-from env.browser.env import _acquire_playwright, _release_playwright
-from tasks import EXAMPLES_DIR
+from pixelpilot.env.browser.chromium import find_chromium, launch_args
+from pixelpilot.env.browser.env import _acquire_playwright, _release_playwright
+from pixelpilot.tasks import EXAMPLES_DIR
 from tests.test_cli import PIXELPILOT
 
 # how long a browser or server takes to react; generous, since each wait polls and ends on success

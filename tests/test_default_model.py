@@ -32,7 +32,7 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("miniwob")
 
-from agent.policy_spec import DEFAULT_MODEL_DIR
+from pixelpilot.agent.policy_spec import DEFAULT_MODEL_DIR
 from tests.test_bench_runner import bench
 from tests.test_cli import PIXELPILOT
 

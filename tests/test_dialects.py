@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from agent.qwen.dialects import (
+from pixelpilot.agent.qwen.dialects import (
     DIALECTS,
     ParseError,
     Qwen2Dialect,
@@ -34,8 +34,8 @@ from agent.qwen.dialects import (
     get_dialect,
     infer_dialect,
 )
-from agent.qwen.resize import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, ResizeGeometry
-from tools import (
+from pixelpilot.agent.qwen.resize import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, ResizeGeometry
+from pixelpilot.tools import (
     ActionBase,
     Answer,
     Back,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from agent import Agent, AgentConfig, ScriptedPolicy, read_bundle
-from env.browser import BrowserEnv
-from tasks import EXAMPLES_DIR, Task
+from pixelpilot.agent import Agent, AgentConfig, ScriptedPolicy, read_bundle
+from pixelpilot.env.browser import BrowserEnv
+from pixelpilot.tasks import EXAMPLES_DIR, Task
 
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.yaml"))
 

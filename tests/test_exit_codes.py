@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from env.browser import BrowserConfig
-from tasks import ANDROID_DIR
+from pixelpilot.env.browser import BrowserConfig
+from pixelpilot.tasks import ANDROID_DIR
 from tests.android_fixtures import adb, connect
 from tests.replay_server import ReplayServer, Reply
 from tests.test_cli import PIXELPILOT, assert_one_line_error
@@ -107,7 +107,7 @@ class _KillingReply(Reply):
 
 
 def test_an_android_device_killed_mid_episode_exits_1_naming_the_env_error(adb_server: None, tmp_path: Path) -> None:
-    from env.android.simulator.process import start_simulator
+    from pixelpilot.env.android.simulator.process import start_simulator
 
     wait = '<tool_call>\n{"name": "mobile_use", "arguments": {"action": "wait", "time": 0.1}}\n</tool_call>'
     sim = start_simulator(port=0)

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from agent.qwen.backends.base import BackendError, ModelRequest, PromptImage, SamplingConfig
-from agent.qwen.backends.local import LocalBackend
-from agent.qwen.resize import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, ResizeGeometry
-from env import Observation, StartSpec, Viewport
+from pixelpilot.agent.qwen.backends.base import BackendError, ModelRequest, PromptImage, SamplingConfig
+from pixelpilot.agent.qwen.backends.local import LocalBackend
+from pixelpilot.agent.qwen.resize import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, ResizeGeometry
+from pixelpilot.env import Observation, StartSpec, Viewport
 
 pytest.importorskip("torch")
 pytest.importorskip("torchvision")
@@ -230,7 +230,7 @@ def test_tiny_model_loads_with_auto_classes(tiny_qwen_dir: Path) -> None:
 
 def test_importing_the_backend_does_not_import_torch() -> None:
     code = (
-        "import sys, agent.qwen.tiny, agent.qwen.backends.local; "
+        "import sys, pixelpilot.agent.qwen.tiny, pixelpilot.agent.qwen.backends.local; "
         "sys.exit(1 if {'torch', 'transformers'} & set(sys.modules) else 0)"
     )
     root = Path(__file__).resolve().parents[1]
@@ -238,7 +238,7 @@ def test_importing_the_backend_does_not_import_torch() -> None:
 
 
 def test_tiny_build_is_deterministic(tmp_path: Path) -> None:
-    from agent.qwen.tiny import build_tiny_qwen2vl
+    from pixelpilot.agent.qwen.tiny import build_tiny_qwen2vl
 
     first = build_tiny_qwen2vl(tmp_path / "a", seed=0)
     second = build_tiny_qwen2vl(tmp_path / "b", seed=0)

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from agent import Agent, AgentConfig, Decision, EpisodeSpec, Policy, ScriptedPolicy, read_bundle
-from env import ActionResult, Env, JsCheck, Observation, ScreenGeometry, StartSpec
-from env.browser import BrowserEnv
-from tools import ActionBase
+from pixelpilot.agent import Agent, AgentConfig, Decision, EpisodeSpec, Policy, ScriptedPolicy, read_bundle
+from pixelpilot.env import ActionResult, Env, JsCheck, Observation, ScreenGeometry, StartSpec
+from pixelpilot.env.browser import BrowserEnv
+from pixelpilot.tools import ActionBase
 
 BUTTON_A = {"action": "click", "x": 160, "y": 120}
 
@@ -51,7 +51,7 @@ def test_scripted_episode_writes_a_complete_bundle(browser: BrowserEnv, http_ser
         assert set(step.timings_ms) == {"capture", "decide", "execute", "record"}
         shot = result.bundle / step.observation.screenshot
         assert Image.open(shot).size == (step.observation.width, step.observation.height) == (1280, 720)
-        assert step.result == {"ok": True, "error": None, "info": {}, "sensitive": False}
+        assert step.result == {"ok": True, "error": None, "info": {}, "sensitive": False, "blocked": []}
     assert steps[0].action == {"action": "click", "x": 160.0, "y": 120.0}
     assert (result.bundle / "final.jpg").exists() and (result.bundle / "report.html").exists()
 
@@ -202,7 +202,7 @@ def test_http_error_status_at_start_is_an_env_error(browser: BrowserEnv, http_se
 
 
 def test_hung_page_is_killed_and_the_episode_ends_cleanly(http_server: str, tmp_path: Path) -> None:
-    from env.browser import BrowserConfig
+    from pixelpilot.env.browser import BrowserConfig
 
     hang = {"action": "click", "x": 460, "y": 120}
     started = time.monotonic()

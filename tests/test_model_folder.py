@@ -17,9 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.policy_spec import DEFAULT_MODEL_DIR, PolicySpec, PolicySpecError
-from agent.qwen.resize import DEFAULT_MAX_PIXELS, smart_resize
-from agent.train.provenance import budget_window, describe_bundles, trained_pixel_budget
+from pixelpilot.agent.policy_spec import DEFAULT_MODEL_DIR, PolicySpec, PolicySpecError
+from pixelpilot.agent.qwen.resize import DEFAULT_MAX_PIXELS, smart_resize
+from pixelpilot.agent.train.provenance import budget_window, describe_bundles, trained_pixel_budget
 from tests.test_bench_runner import bench
 from tests.test_cli import assert_one_line_error, cli
 
@@ -68,7 +68,7 @@ def test_the_default_model_records_the_budget_it_was_trained_at() -> None:
 def test_an_explicit_budget_wins_with_one_warning() -> None:
     from loguru import logger
 
-    from agent.logs import disable_logging, enable_logging
+    from pixelpilot.agent.logs import disable_logging, enable_logging
 
     messages: list[str] = []
     enable_logging(level=None)
@@ -100,7 +100,7 @@ def test_a_bad_pixelpilot_json_is_one_line_and_exit_2(tmp_path: Path, content: s
     (folder / "pixelpilot.json").write_text(content)
     with pytest.raises(PolicySpecError, match=r"pixelpilot\.json"):
         PolicySpec(model=str(folder)).resolved()
-    from tasks import EXAMPLES_DIR
+    from pixelpilot.tasks import EXAMPLES_DIR
 
     proc = cli("run", EXAMPLES_DIR / "login.yaml", "--model", folder, "--out", tmp_path / "runs")
     assert_one_line_error(proc, fragment)
@@ -202,9 +202,9 @@ def test_provenance_lines_group_seeds_into_ranges(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- a quiet library
 
 QUICK_START = """
-from agent import Agent, AgentConfig, ScriptedPolicy
-from env.browser import BrowserConfig, BrowserEnv
-from tasks import Task, EXAMPLES_DIR
+from pixelpilot.agent import Agent, AgentConfig, ScriptedPolicy
+from pixelpilot.env.browser import BrowserConfig, BrowserEnv
+from pixelpilot.tasks import Task, EXAMPLES_DIR
 {enable}
 task = Task.from_file(EXAMPLES_DIR / "login.yaml")
 policy = ScriptedPolicy.from_file(EXAMPLES_DIR / "login.solution.jsonl")
@@ -216,11 +216,11 @@ print("RESULT", result.outcome)
 
 @pytest.mark.parametrize("enabled", [False, True])
 def test_the_library_is_quiet_until_asked(tmp_path: Path, enabled: bool) -> None:
-    enable = "from agent.logs import enable_logging\nenable_logging('DEBUG')" if enabled else ""
+    enable = "from pixelpilot import enable_logging\nenable_logging('DEBUG')" if enabled else ""
     code = QUICK_START.format(enable=enable, out=str(tmp_path / "runs"))
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "RESULT success" in proc.stdout
@@ -249,7 +249,7 @@ def test_the_default_model_is_as_good_at_scale_2_and_1_5_as_at_scale_1(tmp_path:
     test rather than failing it."""
     pytest.importorskip("miniwob")
     pytest.importorskip("transformers")
-    from tasks.bench.compare import compare_runs
+    from pixelpilot.tasks.bench.compare import compare_runs
 
     tasks = [a for t in SCALE_TASKS for a in ("--tasks", t)]
 

@@ -15,15 +15,15 @@ from typing import Any
 
 import pytest
 
-from agent.qwen.dialects import ParseError, get_dialect
-from agent.qwen.parsing import (
+from pixelpilot.agent.qwen.dialects import ParseError, get_dialect
+from pixelpilot.agent.qwen.loose_json import loads_loose
+from pixelpilot.agent.qwen.resize import ResizeGeometry
+from pixelpilot.agent.qwen.tool_calls import (
     extract_json_objects,
     extract_tool_calls,
     find_function_calls,
     find_json_objects,
-    loads_loose,
 )
-from agent.qwen.resize import ResizeGeometry
 
 CORPUS = Path(__file__).parent / "data" / "model_outputs" / "corpus.jsonl"
 ROWS: list[dict[str, Any]] = [

@@ -15,7 +15,7 @@ pytest.importorskip("transformers")
 
 from PIL import Image, ImageDraw
 
-from agent.qwen.position_frame import ONE_HOT, apply_to_inputs, model_uses_position_frame
+from pixelpilot.agent.qwen.position_frame import ONE_HOT, apply_to_inputs, model_uses_position_frame
 
 
 def _patches(processor: Any, images: list[Image.Image]) -> Any:
@@ -54,7 +54,7 @@ def test_each_patch_is_told_its_own_row_and_column(tiny_qwen_dir: Path, spots: l
 
 
 def test_only_models_that_ask_for_it_get_it(tiny_qwen_dir: Path, tmp_path: Path) -> None:
-    from agent.qwen.backends.local import LocalBackend
+    from pixelpilot.agent.qwen.backends.local import LocalBackend
 
     assert not model_uses_position_frame(tiny_qwen_dir) and not LocalBackend(str(tiny_qwen_dir)).position_frame
     model = tmp_path / "model"
@@ -67,7 +67,7 @@ def test_only_models_that_ask_for_it_get_it(tiny_qwen_dir: Path, tmp_path: Path)
 
 
 def test_a_trained_folders_settings_apply_where_the_user_left_the_defaults(tmp_path: Path) -> None:
-    from agent.policy_spec import PolicySpec
+    from pixelpilot.agent.policy_spec import PolicySpec
 
     model = tmp_path / "model"
     model.mkdir()

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from agent import Agent, AgentConfig, read_bundle
-from agent.qwen.backends.base import SamplingConfig
-from agent.qwen.policy import QwenPolicy, QwenPolicyConfig
-from agent.qwen.resize import ResizeGeometry
-from env.browser import BrowserEnv
-from tasks import EXAMPLES_DIR, Task
+from pixelpilot.agent import Agent, AgentConfig, read_bundle
+from pixelpilot.agent.qwen.backends.base import SamplingConfig
+from pixelpilot.agent.qwen.policy import QwenPolicy, QwenPolicyConfig
+from pixelpilot.agent.qwen.resize import ResizeGeometry
+from pixelpilot.env.browser import BrowserEnv
+from pixelpilot.tasks import EXAMPLES_DIR, Task
 from tests.test_cli import PIXELPILOT, assert_one_line_error
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent import Agent, AgentConfig, EpisodeSpec, ScriptedPolicy
-from agent.overlay import action_svg
-from env import StartSpec
-from env.browser import BrowserEnv
+from pixelpilot.agent import Agent, AgentConfig, EpisodeSpec, ScriptedPolicy
+from pixelpilot.agent.overlay import action_svg
+from pixelpilot.env import StartSpec
+from pixelpilot.env.browser import BrowserEnv
 
 
 def test_report_shows_every_step(browser: BrowserEnv, http_server: str, tmp_path: Path) -> None:

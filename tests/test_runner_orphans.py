@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tasks.bench.runner import PARENT_WATCH_INTERVAL_S
+from pixelpilot.tasks.bench.runner import PARENT_WATCH_INTERVAL_S
 from tests.test_bench_runner import HANG_PAGE, OK_PAGE, read_results
 from tests.test_cli import PIXELPILOT, assert_one_line_error
 

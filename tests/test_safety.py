@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent import Agent, AgentConfig, Decision, EpisodeSpec, Policy, ScriptedPolicy, read_bundle
-from env import StartSpec
-from env.browser import BrowserEnv
-from env.browser.domains import DomainPolicy
+from pixelpilot.agent import Agent, AgentConfig, Decision, EpisodeSpec, Policy, ScriptedPolicy, read_bundle
+from pixelpilot.env import StartSpec
+from pixelpilot.env.browser import BrowserEnv
+from pixelpilot.env.browser.domains import DomainPolicy
 
 OFF_LINK = {"action": "click", "x": 140, "y": 328}
 FILE_LINK = {"action": "click", "x": 140, "y": 368}

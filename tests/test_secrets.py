@@ -26,11 +26,11 @@ from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 import httpx
 import pytest
 
-from agent import Agent, AgentConfig, Decision, EpisodeSpec, Policy, ScriptedPolicy, read_bundle
-from agent.secrets import SECRET_MASK, SecretSet, SecretSource
-from env import StartSpec
-from env.browser import BrowserEnv
-from tasks import Task, TaskFileError
+from pixelpilot.agent import Agent, AgentConfig, Decision, EpisodeSpec, Policy, ScriptedPolicy, read_bundle
+from pixelpilot.agent.secrets import SECRET_MASK, SecretSet, SecretSource
+from pixelpilot.env import StartSpec
+from pixelpilot.env.browser import BrowserEnv
+from pixelpilot.tasks import Task, TaskFileError
 from tests.test_cli import PIXELPILOT
 
 SECRET = 'Tr0ub4dor & "3" <ö> 50%+/\\'

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from agent import Agent, AgentConfig, EpisodeSpec, read_bundle
-from agent.qwen.backends.base import BackendError
-from agent.qwen.backends.served import ServedBackend
-from agent.qwen.policy import QwenPolicy, QwenPolicyConfig, replay
-from env import JsCheck, StartSpec
-from env.browser import BrowserEnv
+from pixelpilot.agent import Agent, AgentConfig, EpisodeSpec, read_bundle
+from pixelpilot.agent.qwen.backends.base import BackendError
+from pixelpilot.agent.qwen.backends.served import ServedBackend
+from pixelpilot.agent.qwen.policy import QwenPolicy, QwenPolicyConfig, replay
+from pixelpilot.env import JsCheck, StartSpec
+from pixelpilot.env.browser import BrowserEnv
 from tests.replay_server import ReplayServer, Reply
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tools import REGISTRY, Click, Drag, Finish, ToolValidationError, Type
+from pixelpilot.tools import REGISTRY, Click, Drag, Finish, ToolValidationError, Type
 
 
 def test_every_tool_has_a_schema_with_description() -> None:

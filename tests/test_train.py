@@ -196,7 +196,7 @@ def test_lora_merges_into_an_ordinary_checkpoint_and_evaluates(
     from safetensors.torch import load_file
 
     from pixelpilot.agent.train.base_model import load_model
-    from pixelpilot.agent.train.trainer import ablation_check
+    from pixelpilot.agent.train.image_ablation import ablation_check
 
     held_out = write_dataset(tmp_path / "held-out", n=2)
     base = load_file(tiny_qwen_dir / "model.safetensors")  # `tiny` with seed 0 is the fixture's model

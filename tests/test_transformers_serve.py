@@ -16,14 +16,14 @@ from typing import Any
 import httpx
 import pytest
 
-from agent import Agent, AgentConfig, read_bundle
-from agent.qwen.backends.base import SamplingConfig
-from agent.qwen.backends.served import ServedBackend
-from agent.qwen.dialects import get_dialect
-from agent.qwen.policy import QwenPolicy, QwenPolicyConfig
-from agent.qwen.prompt import PromptConfig, build_request
-from env.browser import BrowserEnv
-from tasks import EXAMPLES_DIR, Task
+from pixelpilot.agent import Agent, AgentConfig, read_bundle
+from pixelpilot.agent.qwen.backends.base import SamplingConfig
+from pixelpilot.agent.qwen.backends.served import ServedBackend
+from pixelpilot.agent.qwen.dialects import get_dialect
+from pixelpilot.agent.qwen.policy import QwenPolicy, QwenPolicyConfig
+from pixelpilot.agent.qwen.prompt import PromptConfig, build_request
+from pixelpilot.env.browser import BrowserEnv
+from pixelpilot.tasks import EXAMPLES_DIR, Task
 
 SMALL = 256 * 28 * 28
 

@@ -25,11 +25,17 @@ from typing import Any
 
 import pytest
 
-from agent.policy_spec import DEFAULT_MODEL_DIR, PolicySpec
-from agent.qwen.dialects import ParseError, TruncatedOutputError, get_dialect
-from agent.qwen.resize import ResizeGeometry
-from agent.qwen.threads import SMALL_MODEL_PARAMETERS, choose_threads, count_parameters, threads_for, usable_cpus
-from env import Observation, ScreenGeometry
+from pixelpilot.agent.policy_spec import DEFAULT_MODEL_DIR, PolicySpec
+from pixelpilot.agent.qwen.dialects import ParseError, TruncatedOutputError, get_dialect
+from pixelpilot.agent.qwen.resize import ResizeGeometry
+from pixelpilot.agent.qwen.threads import (
+    SMALL_MODEL_PARAMETERS,
+    choose_threads,
+    count_parameters,
+    threads_for,
+    usable_cpus,
+)
+from pixelpilot.env import Observation, ScreenGeometry
 from tests.test_cli import PIXELPILOT
 from tests.test_parsing_corpus import ROWS, geometry_for
 
@@ -146,9 +152,9 @@ def _observation() -> Observation:
 
 
 def test_served_output_cut_off_at_the_token_limit_is_repaired_by_asking_for_the_whole_call() -> None:
-    from agent.qwen.backends.base import SamplingConfig
-    from agent.qwen.backends.served import ServedBackend
-    from agent.qwen.policy import QwenPolicy, QwenPolicyConfig
+    from pixelpilot.agent.qwen.backends.base import SamplingConfig
+    from pixelpilot.agent.qwen.backends.served import ServedBackend
+    from pixelpilot.agent.qwen.policy import QwenPolicy, QwenPolicyConfig
     from tests.replay_server import ReplayServer, Reply
 
     whole = Q25 + '"left_click", "coordinate": [161, 121]}}\n</tool_call>'
@@ -242,6 +248,6 @@ def test_the_model_size_is_read_from_the_safetensors_headers() -> None:
 
 @pytest.mark.skipif(TASKSET is None, reason="needs taskset (util-linux)")
 def test_the_usable_cpus_are_the_affinity_mask_not_the_machine() -> None:
-    code = "from agent.qwen.threads import usable_cpus; print(usable_cpus())"
+    code = "from pixelpilot.agent.qwen.threads import usable_cpus; print(usable_cpus())"
     out = subprocess.run([TASKSET, "-c", "0", sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "1", out.stderr

@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from agent.debug.viewer import Catalog, ViewerPathError
-from env.browser.chromium import find_chromium, launch_args
-from env.browser.env import _acquire_playwright, _release_playwright
+from pixelpilot.agent.debug.viewer import Catalog, ViewerPathError
+from pixelpilot.env.browser.chromium import find_chromium, launch_args
+from pixelpilot.env.browser.env import _acquire_playwright, _release_playwright
 from tests.test_bench_runner import bench, read_results
 from tests.test_cli import PIXELPILOT, assert_one_line_error, cli
 

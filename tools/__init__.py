@@ -1,9 +1,11 @@
-"""pixelpilot's action space: typed tools, their JSON schemas, and validation. No I/O."""
+"""pixelpilot's action space: typed tools, their metadata and JSON schemas, validation. No I/O.
 
-from loguru import logger as _logger
+A tool defined elsewhere joins with :func:`register` (see :mod:`pixelpilot.tools.registry`).
+"""
 
-from tools.actions import (
+from pixelpilot.tools.actions import (
     ALL_ACTIONS,
+    BUILTIN_TOOLS,
     TERMINAL_ACTIONS,
     Action,
     ActionBase,
@@ -12,10 +14,12 @@ from tools.actions import (
     Click,
     DoubleClick,
     Drag,
+    Family,
     Finish,
     Home,
     Key,
     LongPress,
+    Modality,
     Navigate,
     OpenApp,
     RightClick,
@@ -23,11 +27,21 @@ from tools.actions import (
     Swipe,
     Type,
     Wait,
+    action_name,
 )
-from tools.registry import REGISTRY, ToolRegistry, ToolValidationError, validate_action
+from pixelpilot.tools.registry import (
+    REGISTRY,
+    ToolRegistry,
+    ToolValidationError,
+    register,
+    tool_named,
+    unregister,
+    validate_action,
+)
 
 __all__ = [
     "ALL_ACTIONS",
+    "BUILTIN_TOOLS",
     "REGISTRY",
     "TERMINAL_ACTIONS",
     "Action",
@@ -37,10 +51,12 @@ __all__ = [
     "Click",
     "DoubleClick",
     "Drag",
+    "Family",
     "Finish",
     "Home",
     "Key",
     "LongPress",
+    "Modality",
     "Navigate",
     "OpenApp",
     "RightClick",
@@ -50,8 +66,9 @@ __all__ = [
     "ToolValidationError",
     "Type",
     "Wait",
+    "action_name",
+    "register",
+    "tool_named",
+    "unregister",
     "validate_action",
 ]
-
-# A library keeps quiet until its application asks (agent/logs.py: enable_logging).
-_logger.disable(__name__)

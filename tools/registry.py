@@ -1,18 +1,35 @@
-"""The tool registry: JSON schemas for prompts, and validation of plain dicts into actions.
+"""The tool registry: the list of all tools, their JSON schemas, and validation of plain dicts into actions.
 
 Parsed model output and scripted steps arrive as plain dicts. The registry turns them into typed
 actions or raises a :class:`ToolValidationError` that names the tool and the field, so the message
 can be fed back to a model (or shown to a user) and acted on.
+
+:data:`REGISTRY` is the whole action space: the built-in tools, plus any tool added at run time with
+:func:`register` (a plugin's own pydantic model). Everything that asks "which tools are there" or
+"what is this tool" (validation, schema listings, overlays, the debugger, step-level scoring) asks
+it, so a registered tool is picked up everywhere without an edit. Running it still takes a handler
+in an env (``Env.handlers``) and, for a model to call it, a codec in a dialect (``Dialect.codecs``)::
+
+    class Hover(ActionBase):
+        \"\"\"Move the pointer over a point (menus that open on hover).\"\"\"
+
+        point_fields: ClassVar[tuple[tuple[str, str], ...]] = (("x", "y"),)
+        modalities: ClassVar[frozenset[Modality]] = frozenset({"pointer"})
+        action: Literal["hover"] = "hover"
+        x: float = Field(ge=0, description="screenshot pixels from the left edge")
+        y: float = Field(ge=0, description="screenshot pixels from the top edge")
+
+    tools.register(Hover)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from pydantic import ValidationError
 
-from tools.actions import ALL_ACTIONS, ActionBase, action_name
+from pixelpilot.tools.actions import BUILTIN_TOOLS, ActionBase
 
 
 class ToolValidationError(ValueError):
@@ -27,15 +44,64 @@ class ToolValidationError(ValueError):
 class ToolRegistry:
     """A set of tools: the whole action space, or the subset an environment supports."""
 
-    def __init__(self, tools: Iterable[type[ActionBase]] = ALL_ACTIONS) -> None:
-        self._tools: dict[str, type[ActionBase]] = {action_name(t): t for t in tools}
+    def __init__(self, tools: Iterable[type[ActionBase]] = BUILTIN_TOOLS) -> None:
+        self._tools: dict[str, type[ActionBase]] = {}
+        for tool in tools:
+            self.add(tool)
 
     @property
     def names(self) -> list[str]:
         return list(self._tools)
 
+    @property
+    def tools(self) -> list[type[ActionBase]]:
+        return list(self._tools.values())
+
+    @property
+    def terminal(self) -> frozenset[str]:
+        """Names of the tools whose execution ends the episode."""
+        return frozenset(n for n, t in self._tools.items() if t.terminal)
+
     def __contains__(self, name: object) -> bool:
         return name in self._tools
+
+    def __iter__(self) -> Iterator[type[ActionBase]]:
+        return iter(list(self._tools.values()))
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    def add(self, tool: type[ActionBase], *, replace: bool = False) -> type[ActionBase]:
+        """Add a tool model; returns it, so it also works as a class decorator.
+
+        The model must subclass :class:`ActionBase`, name itself with an ``action`` field whose default
+        is its tool name (``action: Literal["hover"] = "hover"``), and name real fields in
+        ``point_fields``. A second, different model under a taken name is refused unless ``replace``:
+        two meanings for one name would make episode bundles ambiguous.
+        """
+        if not (isinstance(tool, type) and issubclass(tool, ActionBase)):
+            raise TypeError(f"a tool is a subclass of ActionBase, got {tool!r}")
+        field = tool.model_fields.get("action")
+        name = field.default if field is not None else None
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"{tool.__name__} needs an 'action' field whose default is its tool name")
+        for pair in tool.point_fields:
+            missing = [f for f in pair if f not in tool.model_fields]
+            if len(pair) != 2 or missing:
+                raise TypeError(f"{tool.__name__}.point_fields names {pair!r}, which are not two of its fields")
+        known = self._tools.get(name)
+        if known is not None and known is not tool and not replace:
+            raise ValueError(f"a tool named {name!r} is already registered ({known.__module__}.{known.__qualname__})")
+        self._tools[name] = tool
+        return tool
+
+    def remove(self, name: str) -> None:
+        """Forget a tool (a plugin unloading, a test cleaning up); unknown names are ignored."""
+        self._tools.pop(name, None)
+
+    def find(self, name: object) -> type[ActionBase] | None:
+        """The tool called ``name``, or None (for readers of recorded dicts that may hold anything)."""
+        return self._tools.get(name) if isinstance(name, str) else None
 
     def get(self, name: str) -> type[ActionBase]:
         try:
@@ -102,8 +168,28 @@ class ToolRegistry:
             raise ToolValidationError(msg, tool=name, field=field) from None
 
 
-#: The full action space.
+#: The full action space: the built-in tools and those registered at run time.
 REGISTRY = ToolRegistry()
+
+
+def register(tool: type[ActionBase], *, replace: bool = False) -> type[ActionBase]:
+    """Add a tool defined outside pixelpilot to the action space (see :meth:`ToolRegistry.add`).
+
+    Usable as a class decorator. Registering makes the tool known to validation, schema listings,
+    overlays, the debugger and scoring; an env runs it once it has a handler (``Env.handlers``), and a
+    model can call it through a dialect that has a codec for it (``Dialect.codecs``).
+    """
+    return REGISTRY.add(tool, replace=replace)
+
+
+def unregister(name: str) -> None:
+    """Remove a tool registered with :func:`register`."""
+    REGISTRY.remove(name)
+
+
+def tool_named(name: object) -> type[ActionBase] | None:
+    """The registered tool called ``name``, or None."""
+    return REGISTRY.find(name)
 
 
 def validate_action(call: Mapping[str, Any]) -> ActionBase:

@@ -15,13 +15,13 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from agent.debug.server import Broadcaster, WebServer, json_error, sse, static_file
-from agent.debug.session import CommandError, DebugSession
-from agent.episode import EpisodeSpec, new_bundle_dir
-from agent.loop import Agent, AgentConfig, EpisodeResult
-from agent.policy import Policy
-from agent.secrets import SecretSet
-from env import Env
+from pixelpilot.agent.debug.server import Broadcaster, WebServer, json_error, sse, static_file
+from pixelpilot.agent.debug.session import CommandError, DebugSession
+from pixelpilot.agent.episode import EpisodeSpec, new_bundle_dir
+from pixelpilot.agent.loop import Agent, AgentConfig, EpisodeResult
+from pixelpilot.agent.policy import Policy
+from pixelpilot.agent.secrets import SecretSet
+from pixelpilot.env import Env
 
 
 def debugger_routes(session: DebugSession) -> list[Route]:

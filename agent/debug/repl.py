@@ -15,8 +15,8 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.markup import escape
 
-from agent.debug.annotate import write_annotated
-from agent.debug.session import CommandError, DebugSession
+from pixelpilot.agent.debug.annotate import write_annotated
+from pixelpilot.agent.debug.session import CommandError, DebugSession
 
 HELP = (
     "s step · c continue · p pause · k skip · q stop · e {json} edit · x X Y click-to-act · "

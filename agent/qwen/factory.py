@@ -5,10 +5,10 @@ Keeps the choice of backend and dialect, and the errors a user can act on, in on
 
 from __future__ import annotations
 
-from agent.qwen.backends.base import Backend, BackendError, SamplingConfig
-from agent.qwen.dialects import DIALECTS, infer_dialect
-from agent.qwen.policy import QwenPolicy, QwenPolicyConfig
-from agent.qwen.prompt import PromptConfig
+from pixelpilot.agent.qwen.backends.base import Backend, BackendError, SamplingConfig
+from pixelpilot.agent.qwen.dialects import DIALECTS, infer_dialect
+from pixelpilot.agent.qwen.policy import QwenPolicy, QwenPolicyConfig
+from pixelpilot.agent.qwen.prompt import PromptConfig
 
 
 def make_backend(
@@ -26,14 +26,14 @@ def make_backend(
 ) -> Backend:
     """A served backend when ``endpoint`` is given, else a local transformers one."""
     if endpoint:
-        from agent.qwen.backends.served import ServedBackend
+        from pixelpilot.agent.qwen.backends.served import ServedBackend
 
         backend = ServedBackend(endpoint, model, api_key_env=api_key_env, timeout_s=timeout_s)
         if check:
             backend.check()
         return backend
     try:
-        from agent.qwen.backends.local import LocalBackend
+        from pixelpilot.agent.qwen.backends.local import LocalBackend
     except ImportError as exc:
         raise BackendError(
             f"the local backend needs torch and transformers ({exc.name} is missing): "

@@ -15,14 +15,20 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.episode import EpisodeSpec, StepRecord, read_bundle
-from agent.policy import Decision, Policy
-from agent.qwen.backends.base import Backend, BackendError, ModelResponse, SamplingConfig
-from agent.qwen.dialects import get_dialect
-from agent.qwen.dialects.base import Dialect, EnvKind, ParseError, TruncatedOutputError
-from agent.qwen.prompt import PROMPT_VERSION, PromptConfig, build_request, messages_for_record, repair_messages
-from env import Observation
-from tools import REGISTRY, ActionBase
+from pixelpilot.agent.episode import EpisodeSpec, StepRecord, read_bundle
+from pixelpilot.agent.policy import Decision, Policy
+from pixelpilot.agent.qwen.backends.base import Backend, BackendError, ModelResponse, SamplingConfig
+from pixelpilot.agent.qwen.dialects import get_dialect
+from pixelpilot.agent.qwen.dialects.base import Dialect, EnvKind, ParseError, TruncatedOutputError
+from pixelpilot.agent.qwen.prompt import (
+    PROMPT_VERSION,
+    PromptConfig,
+    build_request,
+    messages_for_record,
+    repair_messages,
+)
+from pixelpilot.env import Observation
+from pixelpilot.tools import REGISTRY, ActionBase
 
 
 class QwenPolicyConfig(BaseModel):

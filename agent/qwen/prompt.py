@@ -13,12 +13,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.episode import StepRecord
-from agent.qwen.backends.base import ModelRequest, PromptImage, SamplingConfig
-from agent.qwen.dialects.base import Dialect, EnvKind
-from agent.qwen.resize import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, ResizeGeometry
-from env import Observation
-from tools import REGISTRY
+from pixelpilot.agent.episode import StepRecord
+from pixelpilot.agent.qwen.backends.base import ModelRequest, PromptImage, SamplingConfig
+from pixelpilot.agent.qwen.dialects.base import Dialect, EnvKind
+from pixelpilot.agent.qwen.resize import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, ResizeGeometry
+from pixelpilot.env import Observation
+from pixelpilot.tools import REGISTRY
 
 #: Bumped whenever the prompt's wording or structure changes (part of a benchmark run's key).
 PROMPT_VERSION = "1"

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from loguru import logger
 
 if TYPE_CHECKING:
-    from agent.policy_spec import PolicySpec
+    from pixelpilot.agent.policy_spec import PolicySpec
 
 #: Explicit thread count per worker; wins over the choice, capped at the worker's share of the CPUs.
 OVERRIDE_VARIABLE = "PIXELPILOT_THREADS"

@@ -5,7 +5,7 @@ run on it exactly as on Qwen2-VL-7B, only with nonsense weights: tests, benchmar
 overhead and the learning loop use it where downloading a real checkpoint is not an option.
 What it says is garbage; how many tokens it sees, and where, is not.
 
-torch/transformers/tokenizers are imported inside the function so that importing ``agent.qwen``
+torch/transformers/tokenizers are imported inside the function so that importing ``pixelpilot.agent.qwen``
 works without the ``local`` extra.
 """
 

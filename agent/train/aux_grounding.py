@@ -16,8 +16,19 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-#: Points of these actions are targets; other actions (type, key, scroll without a point) have none.
-POINT_ACTIONS = ("click", "double_click", "right_click", "long_press")
+from pixelpilot.tools import tool_named
+
+
+def target_point(action: dict[str, Any]) -> tuple[float, float] | None:
+    """The point a tap-family action acts on (its one point is the element it targets), else None:
+    a scroll's point says where, not what, and type, key and the rest have none."""
+    tool = tool_named(action.get("action"))
+    if tool is None or tool.family != "tap" or len(tool.point_fields) != 1:
+        return None
+    fx, fy = tool.point_fields[0]
+    if fx not in action or fy not in action:
+        return None
+    return float(action[fx]), float(action[fy])
 
 
 def token_targets(rows: Sequence[dict[str, Any]], grids: Sequence[Sequence[int]], merge: int) -> Any:
@@ -40,9 +51,10 @@ def token_targets(rows: Sequence[dict[str, Any]], grids: Sequence[Sequence[int]]
             t, gh, gw = (int(v) for v in grids[image])
             th, tw = gh // merge, gw // merge
             target = torch.zeros(t, th, tw, 3)
-            if k == 0 and action.get("action") in POINT_ACTIONS and "x" in action:
-                x = float(action["x"]) / float(row["width"])
-                y = float(action["y"]) / float(row["height"])
+            point = target_point(action) if k == 0 else None
+            if point is not None:
+                x = point[0] / float(row["width"])
+                y = point[1] / float(row["height"])
                 col = min(tw - 1, max(0, int(x * tw)))
                 line = min(th - 1, max(0, int(y * th)))
                 target[:, line, col] = torch.tensor([1.0, 2 * x - 1, 2 * y - 1])

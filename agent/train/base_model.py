@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from agent.qwen.backends.local import SUPPORTED_MODEL_TYPES
+from pixelpilot.agent.qwen.backends.local import SUPPORTED_MODEL_TYPES
 
 #: Named architectures trained from scratch.
 SCRATCH_BASES = ("tiny", "small")
@@ -29,8 +29,8 @@ def check_base(base: str) -> None:
     """Refuse, before anything heavy is loaded, a base whose config.json is not Qwen2-VL-family."""
     if base in SCRATCH_BASES:
         return
-    from agent.qwen.backends.base import BackendError
-    from agent.qwen.backends.local import LocalBackend
+    from pixelpilot.agent.qwen.backends.base import BackendError
+    from pixelpilot.agent.qwen.backends.local import LocalBackend
 
     try:
         config = LocalBackend._read_config(base, {})
@@ -53,7 +53,7 @@ def build_small_qwen2vl(out_dir: Path, *, seed: int = 0) -> Path:
     import torch
     from transformers import AutoProcessor, GenerationConfig, Qwen2VLForConditionalGeneration
 
-    from agent.qwen.tiny import build_tiny_qwen2vl, qwen2vl_config
+    from pixelpilot.agent.qwen.tiny import build_tiny_qwen2vl, qwen2vl_config
 
     out_dir = Path(out_dir)
     with tempfile.TemporaryDirectory(prefix="pixelpilot-tiny-") as tmp:
@@ -114,7 +114,7 @@ def build_small_qwen2vl(out_dir: Path, *, seed: int = 0) -> Path:
 def materialize_base(base: str, scratch_dir: Path, *, seed: int) -> str:
     """A path or hub id from_pretrained can load: scratch architectures are built into ``scratch_dir``."""
     if base == "tiny":
-        from agent.qwen.tiny import build_tiny_qwen2vl
+        from pixelpilot.agent.qwen.tiny import build_tiny_qwen2vl
 
         return str(build_tiny_qwen2vl(scratch_dir, seed=seed))
     if base == "small":

@@ -23,14 +23,14 @@ from typing import Any
 
 from loguru import logger
 
-from agent.episode import EpisodeSpec, StepRecord, now_iso, read_bundle
-from agent.qwen.dialects import get_dialect
-from agent.qwen.dialects.base import Dialect, ParseError
-from agent.qwen.prompt import PROMPT_VERSION, PromptConfig, build_request, geometry_for
-from agent.qwen.resize import ResizeGeometry
-from agent.train.format import DATA_DIR, INFO_FILE, DatasetInfo, card
-from agent.train.provenance import describe_bundles
-from tools import REGISTRY, ActionBase, ToolValidationError
+from pixelpilot.agent.episode import EpisodeSpec, StepRecord, now_iso, read_bundle
+from pixelpilot.agent.qwen.dialects import get_dialect
+from pixelpilot.agent.qwen.dialects.base import Dialect, ParseError
+from pixelpilot.agent.qwen.prompt import PROMPT_VERSION, PromptConfig, build_request, geometry_for
+from pixelpilot.agent.qwen.resize import ResizeGeometry
+from pixelpilot.agent.train.format import DATA_DIR, INFO_FILE, DatasetInfo, card
+from pixelpilot.agent.train.provenance import describe_bundles
+from pixelpilot.tools import REGISTRY, ActionBase, ToolValidationError
 
 
 class DatasetError(ValueError):
@@ -109,7 +109,7 @@ def examples_from_bundle(
 ) -> Iterator[dict[str, Any]]:
     """The usable steps of ``bundle`` as rows; ``source`` is how rows name the bundle (a path
     relative to the folder the user gave, so a dataset names no machine's absolute paths)."""
-    from agent.qwen.backends.base import SamplingConfig
+    from pixelpilot.agent.qwen.backends.base import SamplingConfig
 
     try:
         record, steps = read_bundle(bundle)
@@ -220,7 +220,7 @@ def build_dataset(
     try:
         d = get_dialect(dialect)
     except (KeyError, ValueError):
-        from agent.qwen.dialects import DIALECTS
+        from pixelpilot.agent.qwen.dialects import DIALECTS
 
         raise DatasetError(f"unknown dialect {dialect!r}; known: {', '.join(DIALECTS)}") from None
     datasets.disable_progress_bars()
@@ -284,7 +284,7 @@ def write_rows(out: Path, rows: Iterable[dict[str, Any]], shard_rows: int) -> No
 
 def write_info(out: Path, *, dialect: str, env: str, prompt: PromptConfig, **counts: Any) -> DatasetInfo:
     """Write dataset.json and the README card for a set built with ``prompt``'s settings."""
-    from agent.loop import _framework_version
+    from pixelpilot.agent.loop import _framework_version
 
     info = DatasetInfo(
         dialect=dialect,

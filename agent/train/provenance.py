@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from agent.qwen.resize import FACTOR
+from pixelpilot.agent.qwen.resize import FACTOR
 
 _SEED_DIR = re.compile(r"^seed-(\d+)$")
 

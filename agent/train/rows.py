@@ -19,7 +19,7 @@ from typing import Any
 
 from PIL import Image, ImageStat
 
-from agent.train.format import INFO_FILE, DatasetInfo, data_files, read_info
+from pixelpilot.agent.train.format import INFO_FILE, DatasetInfo, data_files, read_info
 
 #: Ignored by the loss (transformers' cross-entropy ``ignore_index``).
 IGNORE_INDEX = -100
@@ -150,7 +150,7 @@ def encode_prompts(
     flat = [im for ims in per_row for im in ims]
     inputs = processor(text=texts, images=flat or None, size=pixel_size(info), padding=True, return_tensors="pt")
     if position_frame:
-        from agent.qwen.position_frame import apply_to_inputs
+        from pixelpilot.agent.qwen.position_frame import apply_to_inputs
 
         apply_to_inputs(inputs, processor)
     return inputs

@@ -24,13 +24,13 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from agent.qwen.backends.base import SamplingConfig
-from agent.qwen.dialects import get_dialect
-from agent.qwen.prompt import PromptConfig, build_request, geometry_for
-from agent.train.dataset import decode_check, write_info, write_rows
-from agent.train.format import DatasetInfo
-from env import Observation, ScreenGeometry
-from tools import REGISTRY
+from pixelpilot.agent.qwen.backends.base import SamplingConfig
+from pixelpilot.agent.qwen.dialects import get_dialect
+from pixelpilot.agent.qwen.prompt import PromptConfig, build_request, geometry_for
+from pixelpilot.agent.train.dataset import decode_check, write_info, write_rows
+from pixelpilot.agent.train.format import DatasetInfo
+from pixelpilot.env import Observation, ScreenGeometry
+from pixelpilot.tools import REGISTRY
 
 AREA = (160, 210)  # MiniWoB's task area, CSS px
 QUERY_HEIGHT = 50

@@ -1,5 +1,5 @@
 """The Android environment (adb via adbutils) and the simulated device."""
 
-from env.android.env import AndroidConfig, AndroidEnv
+from pixelpilot.env.android.env import AndroidConfig, AndroidEnv
 
 __all__ = ["AndroidConfig", "AndroidEnv"]

@@ -17,10 +17,10 @@ from loguru import logger
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from env.android.keys import key_command
-from env.android.link import CommandTimeout, DeviceLink
-from env.android.screen import encode, parse_raw_screencap
-from env.android.text import (
+from pixelpilot.env.android.keys import key_command
+from pixelpilot.env.android.link import CommandTimeout, DeviceLink
+from pixelpilot.env.android.screen import encode, parse_raw_screencap
+from pixelpilot.env.android.text import (
     ADB_KEYBOARD_IME,
     NEEDS_ADB_KEYBOARD,
     KeyPress,
@@ -31,18 +31,16 @@ from env.android.text import (
     input_text_commands,
     typing_plan,
 )
-from env.android.uitree import UIElement, focused_text_field, parse_hierarchy
-from env.base import ActionResult, Env, EnvError, Observation
-from env.geometry import ScreenGeometry
-from env.spec import Evaluation, ShellCheck, StartSpec, SuccessCheck, UiCheck
-from tools import (
+from pixelpilot.env.android.uitree import UIElement, focused_text_field, parse_hierarchy
+from pixelpilot.env.base import ActionResult, Env, EnvError, Observation, handles
+from pixelpilot.env.geometry import ScreenGeometry
+from pixelpilot.env.spec import Evaluation, ShellCheck, StartSpec, SuccessCheck, UiCheck
+from pixelpilot.tools import (
     ActionBase,
-    Answer,
     Back,
     Click,
     DoubleClick,
     Drag,
-    Finish,
     Home,
     Key,
     LongPress,
@@ -73,24 +71,6 @@ class AndroidConfig(BaseModel):
 
 class AndroidEnv(Env):
     kind = "android"
-    supported_actions = frozenset(
-        {
-            "click",
-            "double_click",
-            "long_press",
-            "drag",
-            "swipe",
-            "type",
-            "key",
-            "scroll",
-            "back",
-            "home",
-            "open_app",
-            "wait",
-            "answer",
-            "finish",
-        }
-    )
 
     def __init__(self, config: AndroidConfig | None = None) -> None:
         self.config = config or AndroidConfig()
@@ -218,58 +198,81 @@ class AndroidEnv(Env):
     def _execute(self, action: ActionBase, geometry: ScreenGeometry) -> ActionResult:
         self._frame = None
         try:
-            result = self._dispatch(action, geometry) or ActionResult()
-            if result.ok and not isinstance(action, (Answer, Finish)):
+            result = self.run_handler(action, geometry)
+            if result.ok and not action.terminal:
                 self._settle()
             return result
         except CommandTimeout as exc:
             return ActionResult.failure(str(exc))
 
-    def _dispatch(self, action: ActionBase, g: ScreenGeometry) -> ActionResult | None:
-        sh = self.link.shell
-        if isinstance(action, Click):
-            sh(f"input tap {action.x:.0f} {action.y:.0f}")
-        elif isinstance(action, DoubleClick):
-            sh(f"input tap {action.x:.0f} {action.y:.0f} && input tap {action.x:.0f} {action.y:.0f}")
-        elif isinstance(action, LongPress):
-            x, y = f"{action.x:.0f}", f"{action.y:.0f}"
-            sh(f"input swipe {x} {y} {x} {y} {action.duration_ms}")
-        elif isinstance(action, (Swipe, Drag)):
-            duration = action.duration_ms if isinstance(action, Swipe) else 800
-            sh(
-                f"input swipe {action.start_x:.0f} {action.start_y:.0f} {action.end_x:.0f} {action.end_y:.0f} "
-                f"{duration}"
-            )
-        elif isinstance(action, Scroll):
-            # content moves with the finger: to scroll down, swipe up
-            d = action.amount
-            dx, dy = {"down": (0, -d), "up": (0, d), "right": (-d, 0), "left": (d, 0)}[action.direction]
-            x0, y0 = action.x, action.y
-            x1, y1 = min(max(x0 + dx, 0), g.width - 1), min(max(y0 + dy, 0), g.height - 1)
-            sh(f"input swipe {x0:.0f} {y0:.0f} {x1:.0f} {y1:.0f} 400")
-        elif isinstance(action, Type):
-            return self._type(action)
-        elif isinstance(action, Key):
-            try:
-                command = key_command(action.keys)
-            except ValueError as exc:
-                return ActionResult.failure(str(exc))
-            rc, out = self.link.shell_rc(command)
-            if rc != 0:
-                return ActionResult.failure(f"key {action.keys!r} failed: {out.strip()[:200]}")
-        elif isinstance(action, Back):
-            sh("input keyevent 4")
-        elif isinstance(action, Home):
-            sh("input keyevent 3")
-        elif isinstance(action, OpenApp):
-            return self._open(action.app, None)
-        elif isinstance(action, Wait):
-            time.sleep(action.seconds)
-        elif isinstance(action, (Answer, Finish)):
-            return None
-        else:  # pragma: no cover
-            raise NotImplementedError(action)
+    # One handler per tool (see env.base): the table's keys are what this env supports.
+    @handles(Click)
+    def _tap(self, action: Click, g: ScreenGeometry) -> ActionResult | None:
+        self.link.shell(f"input tap {action.x:.0f} {action.y:.0f}")
         return None
+
+    @handles(DoubleClick)
+    def _double_tap(self, action: DoubleClick, g: ScreenGeometry) -> ActionResult | None:
+        self.link.shell(f"input tap {action.x:.0f} {action.y:.0f} && input tap {action.x:.0f} {action.y:.0f}")
+        return None
+
+    @handles(LongPress)
+    def _long_press(self, action: LongPress, g: ScreenGeometry) -> ActionResult | None:
+        x, y = f"{action.x:.0f}", f"{action.y:.0f}"
+        self.link.shell(f"input swipe {x} {y} {x} {y} {action.duration_ms}")
+        return None
+
+    @handles(Swipe, Drag)
+    def _swipe(self, action: Swipe | Drag, g: ScreenGeometry) -> ActionResult | None:
+        duration = action.duration_ms if isinstance(action, Swipe) else 800
+        self.link.shell(
+            f"input swipe {action.start_x:.0f} {action.start_y:.0f} {action.end_x:.0f} {action.end_y:.0f} {duration}"
+        )
+        return None
+
+    @handles(Scroll)
+    def _scroll(self, action: Scroll, g: ScreenGeometry) -> ActionResult | None:
+        # content moves with the finger: to scroll down, swipe up
+        d = action.amount
+        dx, dy = {"down": (0, -d), "up": (0, d), "right": (-d, 0), "left": (d, 0)}[action.direction]
+        x0, y0 = action.x, action.y
+        x1, y1 = min(max(x0 + dx, 0), g.width - 1), min(max(y0 + dy, 0), g.height - 1)
+        self.link.shell(f"input swipe {x0:.0f} {y0:.0f} {x1:.0f} {y1:.0f} 400")
+        return None
+
+    @handles(Key)
+    def _key(self, action: Key, g: ScreenGeometry) -> ActionResult | None:
+        try:
+            command = key_command(action.keys)
+        except ValueError as exc:
+            return ActionResult.failure(str(exc))
+        rc, out = self.link.shell_rc(command)
+        if rc != 0:
+            return ActionResult.failure(f"key {action.keys!r} failed: {out.strip()[:200]}")
+        return None
+
+    @handles(Back)
+    def _back(self, action: Back, g: ScreenGeometry) -> ActionResult | None:
+        self.link.shell("input keyevent 4")
+        return None
+
+    @handles(Home)
+    def _home(self, action: Home, g: ScreenGeometry) -> ActionResult | None:
+        self.link.shell("input keyevent 3")
+        return None
+
+    @handles(OpenApp)
+    def _open_app(self, action: OpenApp, g: ScreenGeometry) -> ActionResult | None:
+        return self._open(action.app, None)
+
+    @handles(Wait)
+    def _wait(self, action: Wait, g: ScreenGeometry) -> ActionResult | None:
+        time.sleep(action.seconds)
+        return None
+
+    @handles(Type)
+    def _type_handler(self, action: Type, g: ScreenGeometry) -> ActionResult | None:
+        return self._type(action)
 
     def focus_is_secret(self) -> bool:
         focused = focused_text_field(self._safe_tree())

@@ -15,7 +15,7 @@ import adbutils
 from adbutils import AdbClient, AdbDevice, AdbError, AdbTimeout
 from loguru import logger
 
-from env.base import EnvError
+from pixelpilot.env.base import EnvError
 
 T = TypeVar("T")
 

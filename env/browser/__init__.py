@@ -1,5 +1,5 @@
 """The browser environment (Playwright + Chromium)."""
 
-from env.browser.env import BrowserConfig, BrowserEnv
+from pixelpilot.env.browser.env import BrowserConfig, BrowserEnv
 
 __all__ = ["BrowserConfig", "BrowserEnv"]

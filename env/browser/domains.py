@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from env.domains import DEFAULT_PORTS, HostRule, parse_host_rule, url_endpoint
+from pixelpilot.env.domains import DEFAULT_PORTS, HostRule, parse_host_rule, url_endpoint
 
 #: Schemes that never open a connection of their own.
 _ALWAYS_OK_SCHEMES = ("about", "data", "blob", "chrome-error", "javascript")

@@ -20,22 +20,20 @@ from playwright.sync_api import BrowserContext, ConsoleMessage, Download, Page, 
 from playwright.sync_api import Error as PlaywrightError
 from pydantic import BaseModel, ConfigDict, Field
 
-from env.base import ActionResult, Env, EnvError, Observation
-from env.browser.chromium import find_chromium, launch_args
-from env.browser.domains import DomainPolicy
-from env.browser.guard import DomainGuard
-from env.browser.keys import to_playwright_combo
-from env.browser.watchdog import Watchdog, chromium_descendants
-from env.geometry import ScreenGeometry
-from env.spec import Evaluation, JsCheck, StartSpec, SuccessCheck, TextCheck, UrlCheck, Viewport
-from tools import (
+from pixelpilot.env.base import ActionResult, Env, EnvError, Observation, handles
+from pixelpilot.env.browser.chromium import find_chromium, launch_args
+from pixelpilot.env.browser.domains import DomainPolicy
+from pixelpilot.env.browser.guard import DomainGuard
+from pixelpilot.env.browser.keys import to_playwright_combo
+from pixelpilot.env.browser.watchdog import Watchdog, chromium_descendants
+from pixelpilot.env.geometry import ScreenGeometry
+from pixelpilot.env.spec import Evaluation, JsCheck, StartSpec, SuccessCheck, TextCheck, UrlCheck, Viewport
+from pixelpilot.tools import (
     ActionBase,
-    Answer,
     Back,
     Click,
     DoubleClick,
     Drag,
-    Finish,
     Key,
     LongPress,
     Navigate,
@@ -137,23 +135,6 @@ class BrowserEnv(Env):
     """Chromium through Playwright. Acts on the newest open page (follows popups and new tabs)."""
 
     kind = "browser"
-    supported_actions = frozenset(
-        {
-            "click",
-            "double_click",
-            "right_click",
-            "long_press",
-            "drag",
-            "type",
-            "key",
-            "scroll",
-            "navigate",
-            "back",
-            "wait",
-            "answer",
-            "finish",
-        }
-    )
 
     def __init__(self, config: BrowserConfig | None = None) -> None:
         self.config = config or BrowserConfig()
@@ -388,7 +369,7 @@ class BrowserEnv(Env):
         result = ActionResult()
         try:
             with self._watchdog.guard(action.action):  # type: ignore[attr-defined]
-                result = self._dispatch(action, geometry) or result
+                result = self.run_handler(action, geometry)
                 quiet = self.config.settle_quiet_s if _may_navigate(action) else 0.0
                 self._settle(time.monotonic() + self.config.settle_timeout_s, quiet, len(pages_before))
         except PlaywrightError as exc:
@@ -414,68 +395,91 @@ class BrowserEnv(Env):
             return ActionResult(ok=False, error="; ".join(self._blocked), info=result.info, sensitive=result.sensitive)
         return result
 
-    def _dispatch(self, action: ActionBase, g: ScreenGeometry) -> ActionResult | None:
+    # One handler per tool (see env.base): the table's keys are what this env supports.
+    @handles(Click, DoubleClick, RightClick)
+    def _click(self, action: Click | DoubleClick | RightClick, g: ScreenGeometry) -> ActionResult | None:
+        x, y = g.to_input(action.x, action.y)
+        button = "right" if isinstance(action, RightClick) else "left"
+        self.page.mouse.click(x, y, button=button, click_count=2 if isinstance(action, DoubleClick) else 1)
+        return None
+
+    @handles(LongPress)
+    def _long_press(self, action: LongPress, g: ScreenGeometry) -> ActionResult | None:
         page = self.page
-        mouse = page.mouse
-        if isinstance(action, (Click, DoubleClick, RightClick)):
-            x, y = g.to_input(action.x, action.y)
-            button = "right" if isinstance(action, RightClick) else "left"
-            mouse.click(x, y, button=button, click_count=2 if isinstance(action, DoubleClick) else 1)
-        elif isinstance(action, LongPress):
-            x, y = g.to_input(action.x, action.y)
-            mouse.move(x, y)
-            mouse.down()
-            page.wait_for_timeout(action.duration_ms)
-            mouse.up()
-        elif isinstance(action, Drag):
-            x0, y0 = g.to_input(action.start_x, action.start_y)
-            x1, y1 = g.to_input(action.end_x, action.end_y)
-            mouse.move(x0, y0)
-            mouse.down()
-            mouse.move(x1, y1, steps=12)
-            mouse.up()
-        elif isinstance(action, Type):
-            secret = bool(page.evaluate(_ACTIVE_IS_SECRET))
-            if action.clear:
-                page.keyboard.press("ControlOrMeta+a")
-                page.keyboard.press("Backspace")
-            page.keyboard.type(action.text)
-            if action.press_enter:
-                page.keyboard.press("Enter")
-            return ActionResult(sensitive=secret)
-        elif isinstance(action, Key):
-            try:
-                combo = to_playwright_combo(action.keys)
-                page.keyboard.press(combo)
-            except (ValueError, PlaywrightError) as exc:
-                return ActionResult.failure(f"key {action.keys!r}: {_short(exc)}")
-        elif isinstance(action, Scroll):
-            x, y = g.to_input(action.x, action.y)
-            dist = action.amount / g.device_scale_factor
-            dx, dy = {"up": (0, -dist), "down": (0, dist), "left": (-dist, 0), "right": (dist, 0)}[action.direction]
-            mouse.move(x, y)
-            mouse.wheel(dx, dy)
-            page.evaluate(_TWO_FRAMES)  # wheel scrolling lands asynchronously, on the compositor
-        elif isinstance(action, Navigate):
-            if why := self._policy.why_blocked(action.url):
-                return ActionResult.failure(f"navigation to {action.url} blocked: {why}")
-            try:
-                page.goto(action.url, wait_until="domcontentloaded")
-            except PlaywrightError as exc:
-                if self._blocked:
-                    return None  # reported below as a block, not as a network error
-                return ActionResult.failure(f"navigate to {action.url} failed: {_short(exc)}")
-        elif isinstance(action, Back):
-            if page.go_back(wait_until="domcontentloaded") is None and not self._blocked:
-                if page.url == "about:blank":  # the blank tab a fresh page starts on: not a real entry
-                    page.go_forward(wait_until="domcontentloaded")
-                return ActionResult(info={"note": "no history entry to go back to"})
-        elif isinstance(action, Wait):
-            page.wait_for_timeout(action.seconds * 1000)
-        elif isinstance(action, (Answer, Finish)):
-            return None
-        else:  # pragma: no cover - supported_actions and this dispatch must agree
-            raise NotImplementedError(action)
+        x, y = g.to_input(action.x, action.y)
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.wait_for_timeout(action.duration_ms)
+        page.mouse.up()
+        return None
+
+    @handles(Drag)
+    def _drag(self, action: Drag, g: ScreenGeometry) -> ActionResult | None:
+        mouse = self.page.mouse
+        x0, y0 = g.to_input(action.start_x, action.start_y)
+        x1, y1 = g.to_input(action.end_x, action.end_y)
+        mouse.move(x0, y0)
+        mouse.down()
+        mouse.move(x1, y1, steps=12)
+        mouse.up()
+        return None
+
+    @handles(Type)
+    def _type(self, action: Type, g: ScreenGeometry) -> ActionResult | None:
+        page = self.page
+        secret = bool(page.evaluate(_ACTIVE_IS_SECRET))
+        if action.clear:
+            page.keyboard.press("ControlOrMeta+a")
+            page.keyboard.press("Backspace")
+        page.keyboard.type(action.text)
+        if action.press_enter:
+            page.keyboard.press("Enter")
+        return ActionResult(sensitive=secret)
+
+    @handles(Key)
+    def _key(self, action: Key, g: ScreenGeometry) -> ActionResult | None:
+        try:
+            combo = to_playwright_combo(action.keys)
+            self.page.keyboard.press(combo)
+        except (ValueError, PlaywrightError) as exc:
+            return ActionResult.failure(f"key {action.keys!r}: {_short(exc)}")
+        return None
+
+    @handles(Scroll)
+    def _scroll(self, action: Scroll, g: ScreenGeometry) -> ActionResult | None:
+        page = self.page
+        x, y = g.to_input(action.x, action.y)
+        dist = action.amount / g.device_scale_factor
+        dx, dy = {"up": (0, -dist), "down": (0, dist), "left": (-dist, 0), "right": (dist, 0)}[action.direction]
+        page.mouse.move(x, y)
+        page.mouse.wheel(dx, dy)
+        page.evaluate(_TWO_FRAMES)  # wheel scrolling lands asynchronously, on the compositor
+        return None
+
+    @handles(Navigate)
+    def _navigate(self, action: Navigate, g: ScreenGeometry) -> ActionResult | None:
+        if why := self._policy.why_blocked(action.url):
+            return ActionResult.failure(f"navigation to {action.url} blocked: {why}")
+        try:
+            self.page.goto(action.url, wait_until="domcontentloaded")
+        except PlaywrightError as exc:
+            if self._blocked:
+                return None  # reported by _act as a block, not as a network error
+            return ActionResult.failure(f"navigate to {action.url} failed: {_short(exc)}")
+        return None
+
+    @handles(Back)
+    def _back(self, action: Back, g: ScreenGeometry) -> ActionResult | None:
+        page = self.page
+        if page.go_back(wait_until="domcontentloaded") is None and not self._blocked:
+            if page.url == "about:blank":  # the blank tab a fresh page starts on: not a real entry
+                page.go_forward(wait_until="domcontentloaded")
+            return ActionResult(info={"note": "no history entry to go back to"})
+        return None
+
+    @handles(Wait)
+    def _wait(self, action: Wait, g: ScreenGeometry) -> ActionResult | None:
+        self.page.wait_for_timeout(action.seconds * 1000)
         return None
 
     def _settle(self, deadline: float, quiet_s: float = 0.0, pages_before: int | None = None) -> None:
@@ -567,10 +571,13 @@ class BrowserEnv(Env):
 
 
 def _may_navigate(action: ActionBase) -> bool:
-    """Actions after which a page script commonly navigates (a click handler, Enter in a form)."""
+    """Actions after which a page script commonly navigates (a click handler, a drop handler, Enter in a
+    form): taps and key presses by pointer or keyboard, drags, typing that ends with Enter."""
     if isinstance(action, Type):
         return action.press_enter
-    return isinstance(action, (Click, DoubleClick, RightClick, LongPress, Drag, Key))
+    if isinstance(action, Drag):
+        return True
+    return action.family in ("tap", "press") and bool(action.modalities & {"pointer", "keys"})
 
 
 _local = threading.local()

@@ -23,11 +23,11 @@ from loguru import logger
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, Request, Route, WebSocket
 
-from env.base import ActionResult, BlockedRequest
-from env.browser.chromium import guarded_args
-from env.browser.domains import DomainPolicy
-from env.browser.proxy import FilteringProxy
-from env.domains import url_endpoint
+from pixelpilot.env.base import ActionResult, BlockedRequest
+from pixelpilot.env.browser.chromium import guarded_args
+from pixelpilot.env.browser.domains import DomainPolicy
+from pixelpilot.env.browser.proxy import FilteringProxy
+from pixelpilot.env.domains import url_endpoint
 
 
 class DomainGuard:

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from loguru import logger
 
-from env.domains import canonical_host
+from pixelpilot.env.domains import canonical_host
 
 _MAX_HEAD = 64 * 1024
 _HEAD_TIMEOUT_S = 30.0

@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tasks.bench.results import MANIFEST, ResultsLog, RunManifest, latest
-from tasks.bench.stats import compare
+from pixelpilot.tasks.bench.results import MANIFEST, ResultsLog, RunManifest, latest
+from pixelpilot.tasks.bench.stats import compare
 
 
 class CompareError(ValueError):

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.policy_spec import PolicySpec
+from pixelpilot.agent.policy_spec import PolicySpec
 
 UnitStatus = Literal[
     "finished",

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from agent.episode import EpisodeSpec, StepRecord
-from agent.loop import Agent
-from tasks.bench.contract import SuiteError, Unit, UnitResult
-from tasks.bench.results import HeldLock, LockBusy
+from pixelpilot.agent.episode import EpisodeSpec, StepRecord
+from pixelpilot.agent.loop import Agent
+from pixelpilot.tasks.bench.contract import SuiteError, Unit, UnitResult
+from pixelpilot.tasks.bench.results import HeldLock, LockBusy
 
 #: the lock file a unit's writer holds in its bundle folder (left in place: see HeldLock.release)
 BUNDLE_LOCK = ".writer.lock"

@@ -28,12 +28,12 @@ from loguru import logger
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.episode import EpisodeSpec
-from agent.policy import Decision, Policy
-from agent.policy_spec import PolicySpec
-from env import Observation, ScreenGeometry, StartSpec
-from tasks.bench.contract import Suite, SuiteError, Unit, UnitResult, Worker
-from tools import REGISTRY, ActionBase, Click
+from pixelpilot.agent.episode import EpisodeSpec
+from pixelpilot.agent.policy import Decision, Policy
+from pixelpilot.agent.policy_spec import PolicySpec
+from pixelpilot.env import Observation, ScreenGeometry, StartSpec
+from pixelpilot.tasks.bench.contract import Suite, SuiteError, Unit, UnitResult, Worker
+from pixelpilot.tools import REGISTRY, ActionBase, Click
 
 Platform = Literal["mobile", "desktop", "web"]
 DataType = Literal["text", "icon"]

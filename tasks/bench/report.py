@@ -18,9 +18,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from tasks.bench.contract import UnitResult
-from tasks.bench.results import MANIFEST, RunManifest
-from tasks.bench.stats import wilson
+from pixelpilot.tasks.bench.contract import UnitResult
+from pixelpilot.tasks.bench.results import MANIFEST, RunManifest
+from pixelpilot.tasks.bench.stats import wilson
 
 SUMMARY = "summary.json"
 REPORT = "report.html"

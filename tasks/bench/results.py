@@ -25,8 +25,8 @@ from typing import Any
 from loguru import logger
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from agent.episode import now_iso
-from tasks.bench.contract import SuiteError, UnitResult
+from pixelpilot.agent.episode import now_iso
+from pixelpilot.tasks.bench.contract import SuiteError, UnitResult
 
 RESULTS = "results.jsonl"
 MANIFEST = "run.json"

@@ -18,12 +18,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from agent.episode import EpisodeSpec, ObservationRecord, StepRecord, now_iso
-from agent.policy import Decision, Policy
-from agent.policy_spec import PolicySpec
-from env import Observation, ScreenGeometry, StartSpec
-from tasks.bench.contract import Suite, SuiteError, Unit, UnitResult, Worker
-from tasks.bench.steplevel_data import (
+from pixelpilot.agent.episode import EpisodeSpec, ObservationRecord, StepRecord, now_iso
+from pixelpilot.agent.policy import Decision, Policy
+from pixelpilot.agent.policy_spec import PolicySpec
+from pixelpilot.env import Observation, ScreenGeometry, StartSpec
+from pixelpilot.tasks.bench.contract import Suite, SuiteError, Unit, UnitResult, Worker
+from pixelpilot.tasks.bench.steplevel_data import (
     StepSample,
     action_to_aitw,
     aitw_to_action,
@@ -32,8 +32,15 @@ from tasks.bench.steplevel_data import (
     read_bundle_samples,
     read_steplevel,
 )
-from tasks.bench.steplevel_match import ACTION_GROUPS, action_group, match_action, normalize_text, steplevel_summary
-from tools import REGISTRY, ToolValidationError
+from pixelpilot.tasks.bench.steplevel_match import (
+    FAMILY_GROUPS,
+    action_group,
+    match_action,
+    normalize_text,
+    steplevel_summary,
+    tool_group,
+)
+from pixelpilot.tools import REGISTRY, ToolValidationError
 
 _OK_RESULT = {"ok": True, "error": None, "info": {}, "sensitive": False}
 
@@ -292,7 +299,7 @@ def evaluate_bundle(policy: Policy, bundle: Path | str) -> list[StepScore]:
     The steps scored are those a step-level set made from the bundle would hold (executed without
     error, not masked); replay supplies the history exactly as recorded, failed steps included.
     """
-    from agent.qwen.policy import replay
+    from pixelpilot.agent.qwen.policy import replay
 
     bundle = Path(bundle)
     samples = {s.step + 1: s for s in read_bundle_samples(bundle)}
@@ -306,7 +313,7 @@ def evaluate_bundle(policy: Policy, bundle: Path | str) -> list[StepScore]:
 
 
 __all__ = [
-    "ACTION_GROUPS",
+    "FAMILY_GROUPS",
     "StepLevelOracle",
     "StepLevelSuite",
     "StepLevelWorker",
@@ -326,4 +333,5 @@ __all__ = [
     "sample_observation",
     "set_digest",
     "steplevel_summary",
+    "tool_group",
 ]

@@ -32,11 +32,11 @@ from loguru import logger
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.episode import read_bundle
+from pixelpilot.agent.episode import read_bundle
 from pixelpilot.env.registry import env_kinds
-from tasks.bench.contract import SuiteError
-from tasks.bench.steplevel_match import SWIPE_DISTANCE_THRESHOLD, Box, point_in_box
-from tools import REGISTRY, ToolValidationError
+from pixelpilot.tasks.bench.contract import SuiteError
+from pixelpilot.tasks.bench.steplevel_match import SWIPE_DISTANCE_THRESHOLD, Box, point_in_box
+from pixelpilot.tools import REGISTRY, ToolValidationError, tool_named
 
 #: AITW action type codes (android_in_the_wild/action_type.py).
 AITW_TYPE, AITW_DUAL_POINT, AITW_BACK, AITW_HOME, AITW_ENTER, AITW_COMPLETE, AITW_IMPOSSIBLE = 3, 4, 5, 6, 7, 10, 11
@@ -139,14 +139,17 @@ def action_to_aitw(action: Mapping[str, Any], width: int, height: int) -> dict[s
     def yx(x: float, y: float) -> str:
         return json.dumps([round(y / height, 6), round(x / width, 6)])
 
-    if name in ("click", "double_click", "right_click", "long_press"):
-        point = yx(action["x"], action["y"])
+    tool = tool_named(name)
+    pairs = tool.point_fields if tool is not None else ()
+    if tool is not None and tool.family == "tap" and len(pairs) == 1:  # a touch that lifts where it landed
+        point = yx(action[pairs[0][0]], action[pairs[0][1]])
         out |= {"result_action_type": AITW_DUAL_POINT, "result_touch_yx": point, "result_lift_yx": point}
-    elif name in ("swipe", "drag"):
+    elif len(pairs) == 2:  # a finger moving from the first point to the second (swipe, drag)
+        (sx, sy), (ex, ey) = pairs
         out |= {
             "result_action_type": AITW_DUAL_POINT,
-            "result_touch_yx": yx(action["start_x"], action["start_y"]),
-            "result_lift_yx": yx(action["end_x"], action["end_y"]),
+            "result_touch_yx": yx(action[sx], action[sy]),
+            "result_lift_yx": yx(action[ex], action[ey]),
         }
     elif name == "scroll":  # the finger moves opposite to the scroll direction
         dx, dy = 0.3 * width, 0.3 * height  # a clear swipe (AITW needs > 4% of the screen to call it one)
@@ -163,8 +166,8 @@ def action_to_aitw(action: Mapping[str, Any], width: int, height: int) -> dict[s
         out["result_action_type"] = AITW_HOME
     elif name == "key" and str(action.get("keys", "")).lower() in ("enter", "return"):
         out["result_action_type"] = AITW_ENTER
-    elif name in ("finish", "answer"):
-        failed = name == "finish" and action.get("status") == "failure"
+    elif tool is not None and tool.terminal:
+        failed = action.get("status") == "failure"
         out["result_action_type"] = AITW_IMPOSSIBLE if failed else AITW_COMPLETE
     return out
 

@@ -44,29 +44,28 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pixelpilot.tools import tool_named
+
 #: Fraction of the screen (normalized distance) within which two taps match (AITW ``_TAP_DISTANCE_THRESHOLD``).
 TAP_DISTANCE_THRESHOLD = 0.14
 #: A dual-point gesture shorter than this (normalized) is a tap (AITW ``_SWIPE_DISTANCE_THRESHOLD``).
 SWIPE_DISTANCE_THRESHOLD = 0.04
 
-ACTION_GROUPS: dict[str, str] = {
-    "click": "click",
-    "double_click": "click",
-    "right_click": "click",
-    "long_press": "click",
-    "scroll": "scroll",
-    "swipe": "scroll",
-    "drag": "scroll",
-    "type": "type",
-    "back": "press",
-    "home": "press",
-    "key": "press",
-    "finish": "stop",
-    "answer": "stop",
-    "navigate": "navigate",
-    "open_app": "open_app",
-    "wait": "wait",
-}
+#: AITZ's type group for each tool family (see tools.actions.Family); a tool of no family is its own group.
+FAMILY_GROUPS: dict[str, str] = {"tap": "click", "gesture": "scroll", "text": "type", "press": "press", "end": "stop"}
+
+
+def tool_group(name: str) -> str:
+    """The type group of a tool, read from its family, so a tool registered at run time is scored too."""
+    tool = tool_named(name)
+    family = tool.family if tool is not None else None
+    return FAMILY_GROUPS.get(family, name) if family is not None else name
+
+
+def _is_path(name: str) -> bool:
+    """A tool that moves from a start point to an end point (swipe, drag): AITW's DUAL_POINT gesture."""
+    tool = tool_named(name)
+    return tool is not None and len(tool.point_fields) == 2
 
 Box = tuple[float, float, float, float]
 """(x0, y0, x1, y1) in screenshot pixels, edges included."""
@@ -89,8 +88,8 @@ def _gesture_length(action: Mapping[str, Any], screen: tuple[int, int]) -> float
 def action_group(action: Mapping[str, Any], screen: tuple[int, int] | None = None) -> str:
     """The type group of an action dict; with ``screen``, a near-zero swipe/drag is a click (AITW)."""
     name = str(action.get("action", ""))
-    group = ACTION_GROUPS.get(name, name or "none")
-    if name in ("swipe", "drag") and screen is not None and _gesture_length(action, screen) <= SWIPE_DISTANCE_THRESHOLD:
+    group = tool_group(name) if name else "none"
+    if _is_path(name) and screen is not None and _gesture_length(action, screen) <= SWIPE_DISTANCE_THRESHOLD:
         return "click"
     return group
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tasks.bench.contract import Suite, SuiteError
+from pixelpilot.tasks.bench.contract import Suite, SuiteError
 
 SUITES: dict[str, str] = {
     "miniwob": "MiniWoB++ tasks from the miniwob package, seeded and scored in-page",
@@ -20,7 +20,7 @@ def make_suite(name: str, options: dict[str, Any]) -> Suite:
     """Build suite ``name``; ``options`` holds the CLI's suite options (unused ones are ignored)."""
     data: Path | None = options.get("data")
     if name == "miniwob":
-        from tasks.bench.miniwob.suite import MiniWobSuite
+        from pixelpilot.tasks.bench.miniwob.suite import MiniWobSuite
 
         return MiniWobSuite(
             scale=options.get("scale") or 2.0,
@@ -38,14 +38,14 @@ def make_suite(name: str, options: dict[str, Any]) -> Suite:
         if not data.exists():
             raise SuiteError(f"--data {data}: no such file or folder")
         if name == "grounding":
-            from tasks.bench.grounding import GroundingSuite
+            from pixelpilot.tasks.bench.grounding import GroundingSuite
 
             return GroundingSuite(data)
-        from tasks.bench.steplevel import StepLevelSuite
+        from pixelpilot.tasks.bench.steplevel import StepLevelSuite
 
         return StepLevelSuite(data)
     if name in ("examples", "android"):
-        from tasks.bench.tasksuite import TaskFileSuite
+        from pixelpilot.tasks.bench.tasksuite import TaskFileSuite
 
         return TaskFileSuite.for_name(name, options)
     raise SuiteError(f"unknown suite {name!r}; known: {', '.join(SUITES)}")

@@ -25,7 +25,7 @@ from typing import Any
 
 from loguru import logger
 
-from env.browser.chromium import find_chromium, launch_args
+from pixelpilot.env.browser.chromium import find_chromium, launch_args
 
 GENERATOR_VERSION = "1"
 LANGUAGES = ("en", "de", "ja", "zh", "es")
@@ -610,7 +610,7 @@ def make_grounding(out_dir: Path, n: int, seed: int = 0, chromium: str | None = 
     """
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
-    from env.browser.env import _acquire_playwright, _release_playwright
+    from pixelpilot.env.browser.env import _acquire_playwright, _release_playwright
 
     out_dir = Path(out_dir)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)

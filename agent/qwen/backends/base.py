@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.qwen.resize import ResizeGeometry
-from env import Observation
+from pixelpilot.agent.qwen.resize import ResizeGeometry
+from pixelpilot.env import Observation
 
 
 class SamplingConfig(BaseModel):

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.qwen.backends.base import Backend, BackendError, ModelRequest, ModelResponse, SamplingConfig
-from agent.qwen.resize import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS
+from pixelpilot.agent.qwen.backends.base import Backend, BackendError, ModelRequest, ModelResponse, SamplingConfig
+from pixelpilot.agent.qwen.resize import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS
 
 #: config.json model types this backend knows how to prompt and decode.
 SUPPORTED_MODEL_TYPES = frozenset({"qwen2_vl", "qwen2_5_vl"})
@@ -138,7 +138,7 @@ class LocalBackend(Backend):
         except Exception as e:
             raise BackendError(f"cannot load model '{self.model_id}': {_one_line(e)}") from e
 
-        from agent.qwen.position_frame import model_uses_position_frame
+        from pixelpilot.agent.qwen.position_frame import model_uses_position_frame
 
         #: a small model trained from scratch reads patch coordinates from the second image frame
         self.position_frame = model_uses_position_frame(self.model_id)
@@ -309,7 +309,7 @@ class LocalBackend(Backend):
                 return_tensors="pt",
             )
             if self.position_frame:
-                from agent.qwen.position_frame import apply_to_inputs
+                from pixelpilot.agent.qwen.position_frame import apply_to_inputs
 
                 apply_to_inputs(inputs, self.processor)
         except Exception as e:

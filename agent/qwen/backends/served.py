@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 from loguru import logger
 
-from agent.qwen.backends.base import Backend, BackendError, ModelRequest, ModelResponse
+from pixelpilot.agent.qwen.backends.base import Backend, BackendError, ModelRequest, ModelResponse
 
 _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 PIXEL_LIMIT_STYLES = ("mm_processor_kwargs", "chat_template_kwargs", "none")

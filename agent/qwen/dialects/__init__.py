@@ -6,10 +6,10 @@ name from a Hugging Face model id or a local folder name.
 
 from __future__ import annotations
 
-from agent.qwen.dialects.base import Dialect, EnvKind, ParsedOutput, ParseError, TruncatedOutputError
-from agent.qwen.dialects.qwen2 import Qwen2Dialect
-from agent.qwen.dialects.qwen25 import Qwen25Dialect
-from agent.qwen.dialects.showui import ShowUIDialect
+from pixelpilot.agent.qwen.dialects.base import Dialect, EnvKind, ParsedOutput, ParseError, TruncatedOutputError
+from pixelpilot.agent.qwen.dialects.qwen2 import Qwen2Dialect
+from pixelpilot.agent.qwen.dialects.qwen25 import Qwen25Dialect
+from pixelpilot.agent.qwen.dialects.showui import ShowUIDialect
 
 #: name -> dialect class.
 DIALECTS: dict[str, type[Dialect]] = {

@@ -7,7 +7,7 @@ interprets ``input``, ``screencap``, ``uiautomator dump``, ``wm``, ``getprop``, 
 ``dumpsys``, ``pm``, ``am``, ``monkey``, ``ime`` and a few coreutils, and answers anything else like
 a phone's shell does (``inaccessible or not found``, status 127). It never runs a host command.
 
-The simulator runs in its own process (``python -m env.android.simulator``), so its Playwright
+The simulator runs in its own process (``python -m pixelpilot.env.android.simulator``), so its Playwright
 driver never shares a thread with a caller's. From Python::
 
     with start_simulator() as phone:          # port 0: a free port
@@ -16,6 +16,6 @@ driver never shares a thread with a caller's. From Python::
 See README.md beside this file for the commands, apps, settings keys and resource-ids.
 """
 
-from env.android.simulator.process import SimulatorError, SimulatorHandle, start_simulator
+from pixelpilot.env.android.simulator.process import SimulatorError, SimulatorHandle, start_simulator
 
 __all__ = ["SimulatorError", "SimulatorHandle", "start_simulator"]

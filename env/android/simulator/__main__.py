@@ -1,4 +1,4 @@
-"""``python -m env.android.simulator [--port 5555] [--host 127.0.0.1] [--adb-keyboard]``
+"""``python -m pixelpilot.env.android.simulator [--port 5555] [--host 127.0.0.1] [--adb-keyboard]``
 
 Prints ``listening on HOST:PORT`` on stdout once the phone is ready for ``adb connect HOST:PORT``;
 logs go to stderr. SIGTERM or SIGINT stops it cleanly (sockets closed, so adb sees the device go).
@@ -14,9 +14,9 @@ import sys
 
 from loguru import logger
 
-from env.android.simulator.device import Device, DeviceOptions
-from env.android.simulator.protocol import AdbServer
-from env.android.simulator.screen import Screen
+from pixelpilot.env.android.simulator.device import Device, DeviceOptions
+from pixelpilot.env.android.simulator.protocol import AdbServer
+from pixelpilot.env.android.simulator.screen import Screen
 
 
 async def serve(
@@ -64,7 +64,7 @@ async def _watch_parent(pid: int, stop: asyncio.Event) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m env.android.simulator",
+        prog="python -m pixelpilot.env.android.simulator",
         description="A simulated Android phone that speaks the adb device protocol on TCP (adb connect HOST:PORT).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--parent-pid", type=int, default=None, help="exit when this process exits")
     parser.add_argument("--log-level", default="WARNING", help="stderr log level (default WARNING)")
     args = parser.parse_args(argv)
-    logger.enable("env")  # the package is quiet as a library; this program is an application
+    logger.enable("pixelpilot")  # the package is quiet as a library; this program is an application
     logger.remove()
     logger.add(sys.stderr, level=args.log_level.upper())
     try:

@@ -13,9 +13,9 @@ import posixpath
 import re
 import time
 
-from env.android.simulator.filesystem import VirtualFS
-from env.android.simulator.filesystem import error_text as _why
-from env.android.simulator.shell import SH, ExitShell, Handler, Invocation, Shell
+from pixelpilot.env.android.simulator.filesystem import VirtualFS
+from pixelpilot.env.android.simulator.filesystem import error_text as _why
+from pixelpilot.env.android.simulator.shell import SH, ExitShell, Handler, Invocation, Shell
 
 
 async def _echo(inv: Invocation) -> int:

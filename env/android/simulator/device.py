@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from env.android.simulator import dumpsys, packages
-from env.android.simulator.coreutils import BUILTINS
-from env.android.simulator.filesystem import VirtualFS
-from env.android.simulator.keys import PAGE_KEYS, keycode
-from env.android.simulator.packages import ADB_KEYBOARD, LATIN_IME, SYSTEM_PACKAGES
-from env.android.simulator.screen import Screen
-from env.android.simulator.shell import Handler, Invocation, Shell, Writer
+from pixelpilot.env.android.simulator import dumpsys, packages
+from pixelpilot.env.android.simulator.coreutils import BUILTINS
+from pixelpilot.env.android.simulator.filesystem import VirtualFS
+from pixelpilot.env.android.simulator.keys import PAGE_KEYS, keycode
+from pixelpilot.env.android.simulator.packages import ADB_KEYBOARD, LATIN_IME, SYSTEM_PACKAGES
+from pixelpilot.env.android.simulator.screen import Screen
+from pixelpilot.env.android.simulator.shell import Handler, Invocation, Shell, Writer
 
 MODEL = "PixelSim"
 DENSITY = dumpsys.DENSITY

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from env.android.simulator.packages import apk_dir, component_id, pid, short_component, task_id
-from env.android.simulator.shell import Invocation
+from pixelpilot.env.android.simulator.packages import apk_dir, component_id, pid, short_component, task_id
+from pixelpilot.env.android.simulator.shell import Invocation
 
 if TYPE_CHECKING:
-    from env.android.simulator.device import Device
+    from pixelpilot.env.android.simulator.device import Device
 
 DENSITY = 440
 

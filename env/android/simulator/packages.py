@@ -13,10 +13,10 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from env.android.simulator.shell import Invocation
+from pixelpilot.env.android.simulator.shell import Invocation
 
 if TYPE_CHECKING:
-    from env.android.simulator.device import Device
+    from pixelpilot.env.android.simulator.device import Device
 
 ADB_KEYBOARD = "com.android.adbkeyboard/.AdbIME"
 LATIN_IME = "com.android.inputmethod.latin/.LatinIME"

@@ -77,7 +77,7 @@ def start_simulator(
     startup_timeout: float = 60.0,
     log_path: Path | None = None,
 ) -> SimulatorHandle:
-    """Start ``python -m env.android.simulator`` and wait until it listens; port 0 picks a free port.
+    """Start ``python -m pixelpilot.env.android.simulator`` and wait until it listens; port 0 picks a free port.
 
     The child exits with the calling process, so an interrupted test run does not leak phones.
     """
@@ -85,7 +85,7 @@ def start_simulator(
         fd, name = tempfile.mkstemp(prefix="pixelsim-", suffix=".log")
         os.close(fd)
         log_path = Path(name)
-    cmd = [sys.executable, "-m", "env.android.simulator", "--host", host, "--port", str(port)]
+    cmd = [sys.executable, "-m", "pixelpilot.env.android.simulator", "--host", host, "--port", str(port)]
     cmd += ["--parent-pid", str(os.getpid())]
     if adb_keyboard:
         cmd.append("--adb-keyboard")

@@ -22,9 +22,9 @@ from typing import Any
 
 from loguru import logger
 
-from env.android.simulator.device import Device
-from env.android.simulator.filesystem import error_text
-from env.android.simulator.screen import COLORSPACE_SRGB
+from pixelpilot.env.android.simulator.device import Device
+from pixelpilot.env.android.simulator.filesystem import error_text
+from pixelpilot.env.android.simulator.screen import COLORSPACE_SRGB
 
 A_SYNC = 0x434E5953
 A_CNXN = 0x4E584E43

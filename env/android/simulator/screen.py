@@ -24,7 +24,7 @@ from xml.sax.saxutils import escape
 from PIL import Image
 from playwright.async_api import Browser, CDPSession, Page, Playwright, async_playwright
 
-from env.browser.chromium import find_chromium, launch_args
+from pixelpilot.env.browser.chromium import find_chromium, launch_args
 
 SCALE = 3
 PORTRAIT_CSS = (360, 780)

@@ -18,7 +18,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
-from env.android.simulator.filesystem import VirtualFS, error_text
+from pixelpilot.env.android.simulator.filesystem import VirtualFS, error_text
 
 Writer = Callable[[bytes], Awaitable[None]]
 SH = "/system/bin/sh"

@@ -22,9 +22,9 @@ from typing import Any
 
 from playwright.sync_api import Error as PlaywrightError
 
-from env import EnvError, StartSpec, Viewport
-from env.browser import BrowserConfig, BrowserEnv
-from env.spec import Evaluation, SuccessCheck
+from pixelpilot.env import EnvError, StartSpec, Viewport
+from pixelpilot.env.browser import BrowserConfig, BrowserEnv
+from pixelpilot.env.spec import Evaluation, SuccessCheck
 
 #: MiniWoB's window and the task area captured from its top-left corner (CSS px), as MiniWoB's own
 #: environment sizes them; task layouts (jQuery UI dialogs) depend on the window being this size.

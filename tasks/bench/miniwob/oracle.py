@@ -15,11 +15,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agent.episode import EpisodeSpec, StepRecord
-from agent.hooks import AgentHooks, StepContext
-from agent.policy import Decision, Policy
-from env import Observation
-from tasks.bench.miniwob.env import MiniWobEnv
+from pixelpilot.agent.episode import EpisodeSpec, StepRecord
+from pixelpilot.agent.hooks import AgentHooks, StepContext
+from pixelpilot.agent.policy import Decision, Policy
+from pixelpilot.env import Observation
+from pixelpilot.tasks.bench.miniwob.env import MiniWobEnv
 
 _SCRIPT = (Path(__file__).parent / "oracle.js").read_text()
 

@@ -6,15 +6,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from agent.episode import EpisodeSpec
-from agent.loop import Agent, AgentConfig
-from agent.policy_spec import PolicySpec
-from env import EnvError
-from env.browser import BrowserConfig
-from tasks.bench.contract import Suite, SuiteError, Unit, UnitResult, Worker
-from tasks.bench.episodes import claim_bundle, run_live_episode
-from tasks.bench.miniwob.env import MiniWobEnv, MiniWobMissing, task_names
-from tasks.bench.miniwob.oracle import SUPPORTED_TASKS, MiniWobOracle
+from pixelpilot.agent.episode import EpisodeSpec
+from pixelpilot.agent.loop import Agent, AgentConfig
+from pixelpilot.agent.policy_spec import PolicySpec
+from pixelpilot.env import EnvError
+from pixelpilot.env.browser import BrowserConfig
+from pixelpilot.tasks.bench.contract import Suite, SuiteError, Unit, UnitResult, Worker
+from pixelpilot.tasks.bench.episodes import claim_bundle, run_live_episode
+from pixelpilot.tasks.bench.miniwob.env import MiniWobEnv, MiniWobMissing, task_names
+from pixelpilot.tasks.bench.miniwob.oracle import SUPPORTED_TASKS, MiniWobOracle
 
 
 class MiniWobSuite(Suite):
