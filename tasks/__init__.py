@@ -1,4 +1,4 @@
-"""Task specs (files), success checks, and (later) benchmark suites."""
+"""Task specs (files), success checks, and the benchmark suites with their runner and metrics (tasks/bench/)."""
 
 from pathlib import Path
 
