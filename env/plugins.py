@@ -49,11 +49,10 @@ def _load(point: EntryPoint) -> Any:
 
 
 def _register_tool(point: EntryPoint, target: Any) -> None:
-    from pixelpilot.tools import REGISTRY, ActionBase
-    from pixelpilot.tools.actions import action_name
+    from pixelpilot.tools import ActionBase, register
 
     if inspect.isclass(target) and issubclass(target, ActionBase):
-        REGISTRY._tools[action_name(target)] = target  # TODO(H's API): tools.register_tool
+        register(target)  # the same class twice (the module decorated it too) is fine; another under its name is not
     elif callable(target) and not isinstance(target, ModuleType):
         target()
     # a module registered its tools when it was imported

@@ -31,16 +31,21 @@ from typing import ClassVar, Literal
 from PIL import Image, ImageDraw
 from pydantic import BaseModel, Field
 
-from pixelpilot.env import ActionResult, Env, Evaluation, Observation, ScreenGeometry, StartSpec
+from pixelpilot.agent.qwen.dialects import Qwen25Dialect
+from pixelpilot.agent.qwen.dialects.codecs import JsonToolCallCodec
+from pixelpilot.env import Env, Evaluation, Observation, ScreenGeometry, StartSpec
+from pixelpilot.env.base import handles
 from pixelpilot.env.registry import EnvKindEntry
 from pixelpilot.env.spec import TextCheck
-from pixelpilot.tools import ActionBase
+from pixelpilot.tools import ActionBase, Modality
 
 
 class Paint(ActionBase):
     """Paint a dot of a colour at a point of the canvas."""
 
     point_fields: ClassVar[tuple[tuple[str, str], ...]] = (("x", "y"),)
+    modalities: ClassVar[frozenset[Modality]] = frozenset({"pointer"})
+    marker: ClassVar[str] = "paint"
     action: Literal["paint"] = "paint"
     x: float = Field(ge=0, description="screenshot pixels, origin top-left")
     y: float = Field(ge=0, description="screenshot pixels, origin top-left")
@@ -55,7 +60,6 @@ class CanvasConfig(BaseModel):
 
 class CanvasEnv(Env):
     kind = "canvas"
-    supported_actions = frozenset({"paint", "click", "finish", "answer"})
 
     def __init__(self, config: CanvasConfig | None = None) -> None:
         self.config = config or CanvasConfig()
@@ -75,12 +79,11 @@ class CanvasEnv(Env):
         )
         return Observation(screenshot=buffer.getvalue(), image_format="png", geometry=geometry, title="canvas")
 
-    def _execute(self, action, geometry):
-        if action.action == "paint":
-            box = (action.x - 4, action.y - 4, action.x + 4, action.y + 4)
-            ImageDraw.Draw(self.image).ellipse(box, fill=action.color)
-            self.log.append(f"{action.color} at {action.x:g},{action.y:g}")
-        return ActionResult()
+    @handles(Paint)
+    def _paint(self, action, geometry):
+        box = (action.x - 4, action.y - 4, action.x + 4, action.y + 4)
+        ImageDraw.Draw(self.image).ellipse(box, fill=action.color)
+        self.log.append(f"{action.color} at {action.x:g},{action.y:g}")
 
     def _evaluate(self, check) -> Evaluation:
         if isinstance(check, TextCheck):
@@ -88,6 +91,9 @@ class CanvasEnv(Env):
             return Evaluation(success=ok, reward=float(ok), detail="; ".join(self.log) or "nothing painted")
         return Evaluation(success=False, reward=0.0, detail=f"no {check.type} check on a canvas")
 
+
+# a model of the Qwen2.5-VL family can call it: its schema joins <tools>, its calls are read and written
+Qwen25Dialect.register_codec(JsonToolCallCodec(Paint))
 
 CANVAS = EnvKindEntry(
     name="canvas",
@@ -191,6 +197,31 @@ def test_without_the_plugin_its_env_is_unknown(tasks: Path, tmp_path: Path) -> N
     proc = cli("run", tasks / "paint.yaml", "--out", tmp_path, site=tmp_path)
     assert proc.returncode == 2
     assert "unknown env 'canvas'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_dialect_writes_and_reads_the_plugin_tool(plugin: Path) -> None:
+    """In a fresh process, as a worker would be: the plugin loads from its entry points alone."""
+    code = (
+        "import json\n"
+        "from pixelpilot.env.plugins import load_plugins\n"
+        "from pixelpilot.agent.qwen.dialects import get_dialect\n"
+        "from pixelpilot.agent.qwen.resize import ResizeGeometry\n"
+        "from pixelpilot.tools import REGISTRY\n"
+        "load_plugins()\n"
+        "d = get_dialect('qwen2.5-vl')\n"
+        "g = ResizeGeometry.for_image(640, 480)\n"
+        "paint = REGISTRY.validate({'action': 'paint', 'x': 320, 'y': 240, 'color': 'blue'})\n"
+        "text = d.encode(paint, g, 'canvas')\n"
+        "back = d.parse(text, g, 'canvas').action\n"
+        "print(json.dumps({'text': text, 'back': back.model_dump(), 'prompt': d.system_prompt('canvas', g)}))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(plugin), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    assert '"name": "paint"' in got["text"], got["text"]
+    assert got["back"] == {"action": "paint", "x": 320.0, "y": 240.0, "color": "blue"}
+    assert '"name": "paint"' in got["prompt"]
 
 
 def test_a_plugin_that_fails_to_import_is_one_line_naming_it(tmp_path: Path) -> None:
