@@ -68,7 +68,7 @@ class EpisodeResult(BaseModel):
         return "success" if self.success else "failure"
 
 
-def _framework_version() -> str:
+def framework_version() -> str:
     try:
         from importlib.metadata import version
 
@@ -114,7 +114,7 @@ class Agent:
                 env={"kind": self.env.kind},
                 config=self.config.model_dump(mode="json"),
                 started_at=now_iso(),
-                framework_version=_framework_version(),
+                framework_version=framework_version(),
             )
         )
         logger.info("episode {} -> {}", spec.id, bundle)

@@ -32,7 +32,7 @@ from machine_info import cpuinfo_field  # benchmarks/ is on sys.path when run as
 from perf_doc import write_section
 
 from pixelpilot.env.browser.chromium import find_chromium, launch_args
-from pixelpilot.env.browser.env import _acquire_playwright, _release_playwright
+from pixelpilot.env.browser.env import acquire_playwright, release_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "benchmarks" / "pages" / "simple.html"
@@ -76,7 +76,7 @@ def measure(steps: int) -> dict[str, Any]:
         folder = Path(tmp)
         task = write_task(folder, steps)
         proc, url = start_debugger(task, folder / "runs")
-        pw = _acquire_playwright()
+        pw = acquire_playwright()
         browser = pw.chromium.launch(executable_path=find_chromium(None), args=launch_args(()), headless=True)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
@@ -95,7 +95,7 @@ def measure(steps: int) -> dict[str, Any]:
             proc.wait(timeout=60)
         finally:
             browser.close()
-            _release_playwright()
+            release_playwright()
             if proc.poll() is None:
                 proc.kill()
         bundle = next((folder / "runs").iterdir())

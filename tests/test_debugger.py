@@ -23,7 +23,7 @@ from pixelpilot.agent import Agent, AgentConfig, ScriptedPolicy
 from pixelpilot.agent.hooks import AgentHooks, Replace, Skip, StepContext, Stop
 from pixelpilot.env.browser import BrowserEnv
 from pixelpilot.env.browser.chromium import find_chromium, launch_args
-from pixelpilot.env.browser.env import _acquire_playwright, _release_playwright
+from pixelpilot.env.browser.env import acquire_playwright, release_playwright
 from pixelpilot.tasks import EXAMPLES_DIR, Task
 from pixelpilot.tools import REGISTRY
 from tests.test_cli import PIXELPILOT
@@ -64,13 +64,13 @@ def debugger(*args: str | Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
 
 @pytest.fixture()
 def page() -> Iterator[Any]:
-    pw = _acquire_playwright()
+    pw = acquire_playwright()
     browser = pw.chromium.launch(executable_path=find_chromium(None), args=launch_args(()), headless=True)
     try:
         yield browser.new_page(viewport={"width": 1400, "height": 900})
     finally:
         browser.close()
-        _release_playwright()
+        release_playwright()
 
 
 def wait_state(page: Any, predicate: str, timeout: float = 30_000) -> None:

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from pixelpilot.env.browser.chromium import find_chromium, launch_args
-from pixelpilot.env.browser.env import _acquire_playwright, _release_playwright
+from pixelpilot.env.browser.env import acquire_playwright, release_playwright
 from pixelpilot.tasks import EXAMPLES_DIR
 from tests.test_cli import PIXELPILOT
 
@@ -138,13 +138,13 @@ def attacker() -> Iterator[tuple[str, dict[str, str]]]:
 @pytest.fixture()
 def context() -> Iterator[Any]:
     """One browser profile: the user's tab and the other site's tab share its cookies."""
-    pw = _acquire_playwright()
+    pw = acquire_playwright()
     browser = pw.chromium.launch(executable_path=find_chromium(None), args=launch_args(()), headless=True)
     try:
         yield browser.new_context(viewport={"width": 1400, "height": 900})
     finally:
         browser.close()
-        _release_playwright()
+        release_playwright()
 
 
 def text_plain_form(target: str, fields: dict[str, Any], sink: str) -> str:

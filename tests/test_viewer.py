@@ -18,7 +18,7 @@ import pytest
 
 from pixelpilot.agent.debug.viewer import Catalog, ViewerPathError
 from pixelpilot.env.browser.chromium import find_chromium, launch_args
-from pixelpilot.env.browser.env import _acquire_playwright, _release_playwright
+from pixelpilot.env.browser.env import acquire_playwright, release_playwright
 from tests.test_bench_runner import bench, read_results
 from tests.test_cli import PIXELPILOT, assert_one_line_error, cli
 
@@ -94,7 +94,7 @@ def raw_get(url: str, path: str, headers: dict[str, str] | None = None) -> tuple
 
 
 def test_page_lists_filters_steps_and_compares_side_by_side(recorded: dict[str, Path]) -> None:
-    pw = _acquire_playwright()
+    pw = acquire_playwright()
     browser = pw.chromium.launch(executable_path=find_chromium(), args=launch_args(), chromium_sandbox=False)
     try:
         with viewer(recorded["run"], recorded["bundle"]) as url:
@@ -169,7 +169,7 @@ def test_page_lists_filters_steps_and_compares_side_by_side(recorded: dict[str, 
             page.close()
     finally:
         browser.close()
-        _release_playwright()
+        release_playwright()
 
 
 def test_token_gate_and_file_confinement(recorded: dict[str, Path]) -> None:

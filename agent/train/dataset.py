@@ -284,7 +284,7 @@ def write_rows(out: Path, rows: Iterable[dict[str, Any]], shard_rows: int) -> No
 
 def write_info(out: Path, *, dialect: str, env: str, prompt: PromptConfig, **counts: Any) -> DatasetInfo:
     """Write dataset.json and the README card for a set built with ``prompt``'s settings."""
-    from pixelpilot.agent.loop import _framework_version
+    from pixelpilot.agent.loop import framework_version
 
     info = DatasetInfo(
         dialect=dialect,
@@ -296,7 +296,7 @@ def write_info(out: Path, *, dialect: str, env: str, prompt: PromptConfig, **cou
         system_prompt=prompt.system_prompt,
         prompt_version=PROMPT_VERSION,
         created_at=now_iso(),
-        framework_version=_framework_version(),
+        framework_version=framework_version(),
         **counts,
     )
     (out / INFO_FILE).write_text(info.model_dump_json(indent=2))

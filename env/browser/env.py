@@ -175,7 +175,7 @@ class BrowserEnv(Env):
             except PlaywrightError:
                 pass
         path = find_chromium(self.config.chromium_path)
-        self._pw = self._pw or _acquire_playwright()
+        self._pw = self._pw or acquire_playwright()
         before = chromium_descendants()
         try:
             self._browser = self._pw.chromium.launch(
@@ -263,7 +263,7 @@ class BrowserEnv(Env):
         except Exception:  # noqa: BLE001 - closing a dead browser must not mask the real error
             pass
         if self._pw is not None:
-            _release_playwright()
+            release_playwright()
         self._browser = None
         self._pw = None
         self._guard.close()
@@ -583,7 +583,7 @@ def _may_navigate(action: ActionBase) -> bool:
 _local = threading.local()
 
 
-def _acquire_playwright() -> Any:
+def acquire_playwright() -> Any:
     """One Playwright driver per thread: the sync API refuses a second one in the same thread,
     and several envs (e.g. a test's and a benchmark's) may live side by side."""
     if getattr(_local, "count", 0) == 0:
@@ -593,7 +593,7 @@ def _acquire_playwright() -> Any:
     return _local.pw
 
 
-def _release_playwright() -> None:
+def release_playwright() -> None:
     _local.count -= 1
     if _local.count == 0:
         try:

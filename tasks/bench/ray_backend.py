@@ -19,7 +19,7 @@ from loguru import logger
 
 from pixelpilot.agent.policy_spec import PolicySpec
 from pixelpilot.tasks.bench.contract import Suite, SuiteError, Unit, UnitResult
-from pixelpilot.tasks.bench.runner import _crash_result, run_unit
+from pixelpilot.tasks.bench.runner import crash_result, run_unit
 
 
 def check_ray() -> None:
@@ -95,7 +95,7 @@ def run_ray(plan: Any, on_result: Callable[[UnitResult], None]) -> None:
                     payload = ray.get(ref)
                     result = UnitResult.model_validate(payload)
                 except (RayActorError, RayTaskError) as exc:
-                    result = _crash_result(plan.suite, unit, "crashed", f"Ray worker died: {exc}", now - started)
+                    result = crash_result(plan.suite, unit, "crashed", f"Ray worker died: {exc}", now - started)
                     actors[slot] = start()
                 on_result(result.model_copy(update={"worker": actors[slot][1]}))
                 idle.append(slot)
@@ -108,7 +108,7 @@ def run_ray(plan: Any, on_result: Callable[[UnitResult], None]) -> None:
                     worker = actors[slot][1]
                     actors[slot] = start()
                     on_result(
-                        _crash_result(
+                        crash_result(
                             plan.suite, unit, "killed",
                             f"exceeded the {opts.unit_time_limit_s:g}s limit; worker killed and replaced",
                             now - started,

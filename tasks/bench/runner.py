@@ -147,7 +147,7 @@ def run_unit(worker: Worker, unit: Unit, out: Path, suite: Suite) -> UnitResult:
     except Exception as exc:  # noqa: BLE001 - one unit's crash must not stop the run
         logger.debug(traceback.format_exc())
         error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        return _crash_result(suite, unit, "crashed", error, time.perf_counter() - t0)
+        return crash_result(suite, unit, "crashed", error, time.perf_counter() - t0)
 
 
 def _worker_main(
@@ -341,7 +341,7 @@ class LocalPool:
             slot.conn.close()
 
 
-def _crash_result(suite: Suite, unit: Unit, status: str, error: str, elapsed: float) -> UnitResult:
+def crash_result(suite: Suite, unit: Unit, status: str, error: str, elapsed: float) -> UnitResult:
     return UnitResult(
         run_key="",
         suite=suite.name,
@@ -384,7 +384,7 @@ def run_local(plan: Plan, on_result: Callable[[UnitResult], None], verbose: bool
                     slot.unit = None
                     pool.replace(slot)
                     on_result(
-                        _crash_result(
+                        crash_result(
                             plan.suite, unit, "killed",
                             f"exceeded the {opts.unit_time_limit_s:g}s limit; worker killed and replaced",
                             now - slot.started,
@@ -424,7 +424,7 @@ def _bury(
     code = slot.process.exitcode
     if slot.unit is not None:
         on_result(
-            _crash_result(suite, slot.unit, "crashed", f"worker died (exit {code})", now - slot.started).model_copy(
+            crash_result(suite, slot.unit, "crashed", f"worker died (exit {code})", now - slot.started).model_copy(
                 update={"worker": slot.index}
             )
         )

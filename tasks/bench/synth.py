@@ -610,14 +610,14 @@ def make_grounding(out_dir: Path, n: int, seed: int = 0, chromium: str | None = 
     """
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
-    from pixelpilot.env.browser.env import _acquire_playwright, _release_playwright
+    from pixelpilot.env.browser.env import acquire_playwright, release_playwright
 
     out_dir = Path(out_dir)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     (out_dir / "pages").mkdir(parents=True, exist_ok=True)
     records: dict[str, list[dict[str, Any]]] = {p: [] for p in PROFILES}
     t0 = time.perf_counter()
-    pw = _acquire_playwright()
+    pw = acquire_playwright()
     browser = pw.chromium.launch(
         executable_path=find_chromium(chromium), headless=True, args=launch_args(), chromium_sandbox=False
     )
@@ -673,7 +673,7 @@ def make_grounding(out_dir: Path, n: int, seed: int = 0, chromium: str | None = 
             page_index += 1
     finally:
         browser.close()
-        _release_playwright()
+        release_playwright()
     elapsed = time.perf_counter() - t0
     for platform, recs in records.items():
         (out_dir / f"synth_{platform}.json").write_text(json.dumps(recs, ensure_ascii=False, indent=1), "utf-8")
