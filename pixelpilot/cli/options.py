@@ -38,8 +38,10 @@ Sample = Annotated[bool, typer.Option("--sample", help="sample instead of greedy
 Temperature = Annotated[float, typer.Option(min=0.01, help="sampling temperature (with --sample)")]
 Seed = Annotated[int | None, typer.Option(help="sampling seed")]
 MaxNewTokens = Annotated[int, typer.Option(min=1)]
-Device = Annotated[str | None, typer.Option(help="local backend device (default cuda if available)")]
-Dtype = Annotated[str | None, typer.Option(help="local backend dtype (default bf16 on CUDA, float32 on CPU)")]
+Device = Annotated[str | None, typer.Option(help="torch device: cuda, cpu, cuda:1 (default: cuda if available)")]
+Dtype = Annotated[
+    str | None, typer.Option(help="torch dtype: bfloat16, float16, float32 (default bf16 on CUDA, float32 on CPU)")
+]
 Attn = Annotated[str | None, typer.Option(help="attention implementation (eager, sdpa, flash_attention_2)")]
 ApiKeyEnv = Annotated[str, typer.Option(help="env var holding the endpoint's API key")]
 RequestTimeout = Annotated[float, typer.Option(min=0.1, help="per-request timeout for --endpoint, s")]

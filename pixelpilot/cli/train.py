@@ -14,6 +14,7 @@ import typer
 from pydantic import ValidationError
 
 from pixelpilot.agent.policy_spec import PolicySpec
+from pixelpilot.cli import options as opt
 
 #: Suites ``--eval-suite`` accepts (live suites the runner can score per task).
 EVAL_SUITES = ("miniwob",)
@@ -111,8 +112,8 @@ def train(
     lora: Annotated[bool, typer.Option("--lora", help="LoRA on the LM's q/k/v/o (merged at the end)")] = False,
     lora_r: Annotated[int, typer.Option(min=1)] = 16,
     lora_alpha: Annotated[int, typer.Option(min=1)] = 32,
-    device: Annotated[str | None, typer.Option(help="cuda, cpu, cuda:1 (default: cuda if available)")] = None,
-    dtype: Annotated[str | None, typer.Option(help="bfloat16 | float16 | float32 (default bf16 on CUDA)")] = None,
+    device: opt.Device = None,
+    dtype: opt.Dtype = None,
     lr: Annotated[float | None, typer.Option(help="peak learning rate (default 1e-3 scratch, 2e-4 LoRA, 1e-5)")] = None,
     epochs: Annotated[int, typer.Option(min=1)] = 1,
     max_steps: Annotated[int | None, typer.Option(min=1, help="optimizer steps (overrides --epochs)")] = None,
@@ -150,7 +151,7 @@ def train(
     eval_max_steps: Annotated[int, typer.Option(min=1, help="step cap per evaluation episode")] = 10,
     eval_data: Annotated[Path | None, typer.Option(help="held-out dataset for the image-ablation check")] = None,
     ablation_n: Annotated[int, typer.Option(min=1, help="rows of --eval-data the ablation check decodes")] = 32,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: opt.Verbose = False,
 ) -> None:
     """Fine-tune a Qwen2-VL-family model on training sets; OUT ends as a checkpoint `run --model OUT` loads."""
     from pixelpilot.agent.train.trainer import TrainConfig, TrainError
