@@ -215,3 +215,23 @@ def test_browser_and_android_agree_on_what_the_fields_hold(
     phone = (field(android_env, "name").text, field(android_env, "phone").text)
     assert (web["name"], web["phone"]) == phone == ("Dana Scully", "555-0199")
     assert result.info["fields"] == [f"{CONTACTS}:id/name", f"{CONTACTS}:id/phone"]
+
+
+def test_browser_typing_with_no_focused_field_is_an_error(own_browser: BrowserEnv, http_server: str) -> None:
+    """As on the phone: keys that would go to the page instead of a field are an error, not a delivery."""
+    browser = own_browser
+    browser.reset(StartSpec(url=f"{http_server}/typing_fields.html", viewport=Viewport(width=400, height=300)))
+    obs = browser.observe()
+    result = browser.execute(Type(text="lost words"), obs.geometry)
+    assert not result.ok and "no focused text field" in (result.error or ""), result
+    values = browser.page.evaluate(
+        "() => ['body', 'name', 'phone'].map(id => document.getElementById(id).value).join('')"
+    )
+    assert values == ""
+    # a focused button is not a field either
+    browser.page.evaluate(
+        "() => { const b = document.createElement('button'); b.textContent = 'ok'; "
+        "document.body.appendChild(b); b.focus(); }"
+    )
+    result = browser.execute(Type(text="x"), obs.geometry)
+    assert not result.ok and "<button>" in (result.error or "")

@@ -48,6 +48,18 @@ _ACTIVE_IS_SECRET = """() => {
   while (el && el.shadowRoot && el.shadowRoot.activeElement) el = el.shadowRoot.activeElement;
   return !!el && el.tagName === 'INPUT' && (el.type || '').toLowerCase() === 'password';
 }"""
+# Where typed text would go: an editable element (text-like input, textarea, contenteditable), a
+# frame (its own focus cannot be read across origins, so it is trusted), or nowhere.
+_ACTIVE_FIELD = """() => {
+  let el = document.activeElement;
+  while (el && el.shadowRoot && el.shadowRoot.activeElement) el = el.shadowRoot.activeElement;
+  if (!el || el === document.body || el === document.documentElement) return 'none';
+  if (el.tagName === 'IFRAME' || el.tagName === 'FRAME') return 'frame';
+  if (el.isContentEditable || el.tagName === 'TEXTAREA') return 'field';
+  const off = ['button', 'checkbox', 'radio', 'submit', 'reset', 'image', 'file', 'range', 'color', 'hidden'];
+  if (el.tagName === 'INPUT' && !off.includes((el.type || '').toLowerCase())) return 'field';
+  return el.tagName.toLowerCase();
+}"""
 # Records, in the page, that a click is about to open a tab or start a download: those arrive as
 # browser events a moment later, and settle waits for them only when the page says one is due.
 _INTENTS = """(() => {
@@ -427,6 +439,11 @@ class BrowserEnv(Env):
     @handles(Type)
     def _type(self, action: Type, g: ScreenGeometry) -> ActionResult | None:
         page = self.page
+        focus = page.evaluate(_ACTIVE_FIELD)
+        if focus not in ("field", "frame"):
+            # the keys would go to the page, not into a field: say so rather than report a delivery
+            where = "nothing has focus" if focus == "none" else f"the focus is on a <{focus}>, not a text field"
+            return ActionResult.failure(f"no focused text field to type into ({where}); click the field first")
         secret = bool(page.evaluate(_ACTIVE_IS_SECRET))
         if action.clear:
             page.keyboard.press("ControlOrMeta+a")
