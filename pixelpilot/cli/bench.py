@@ -17,7 +17,6 @@ import typer
 from pydantic import ValidationError
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
 from pixelpilot.agent.policy_spec import PolicySpec, PolicySpecError
 from pixelpilot.cli import options as opt
@@ -161,7 +160,7 @@ def _run_bench(suite_name: str, **o: Any) -> None:
     out.print(
         f"[bold]{suite_name}[/]: {total} units, {done} already done, {len(plan.todo)} to run "
         f"on {o['workers']} worker(s) · run key {plan.run_key} · {options.out}",
-        soft_wrap=True,
+        soft_wrap=not out.is_terminal,
     )
     wins = [sum(r.success for r in plan.done), done]
     progress = Progress(
@@ -191,8 +190,8 @@ def _run_bench(suite_name: str, **o: Any) -> None:
     results = latest(outcome.results)
     summary = write_summary(options.out, results, suite.summarize(results))
     print_summary(summary, out)
-    out.print(f"results: {options.out / 'results.jsonl'}", soft_wrap=True)
-    out.print(f"report: {options.out / 'report.html'}", soft_wrap=True)
+    out.print(f"results: {options.out / 'results.jsonl'}", soft_wrap=not out.is_terminal)
+    out.print(f"report: {options.out / 'report.html'}", soft_wrap=not out.is_terminal)
     if outcome.interrupted:
         err.print(f"interrupted; finished units are saved. Continue with: --resume --out {options.out}")
         raise typer.Exit(130)
@@ -269,26 +268,32 @@ def compare(
     run_a: Annotated[Path, typer.Argument(help="baseline run folder")],
     run_b: Annotated[Path, typer.Argument(help="run folder compared against it")],
     as_json: Annotated[bool, typer.Option("--json", help="print the comparison as JSON")] = False,
+    html_file: Annotated[
+        Path | None, typer.Option("--html", help="also write the comparison page (deltas, flipped episodes) to FILE")
+    ] = None,
 ) -> None:
     """Per-task success deltas of RUN_B against RUN_A, with exact significance tests."""
-    from pixelpilot.tasks.bench.compare import CompareError, compare_runs
+    from pixelpilot.tasks.bench.compare import CompareError, compare_runs, render_compare_html
+    from pixelpilot.tasks.bench.report import print_columns
 
     try:
         report = compare_runs(run_a, run_b)
+        if html_file is not None:
+            html_file.write_text(render_compare_html(report, run_a, run_b, html_file))
     except CompareError as exc:
         fail(str(exc))
+        return
+    except OSError as exc:
+        fail(f"cannot write --html {html_file}: {exc.strerror or _one_line(exc)}")
         return
     if as_json:
         print(json.dumps(report, indent=2))
         return
     for warning in report["warnings"]:
         err.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
-    table = Table(title=f"{run_b} vs {run_a}")
-    for col in ("task", "n A", "A", "n B", "B", "Δ", "p", "test"):
-        table.add_column(col, justify="left" if col in ("task", "test") else "right")
-    for row in [*report["tasks"], report["overall"]]:
-        style = "bold" if row is report["overall"] else ("green" if row["p_value"] < 0.05 else None)
-        table.add_row(
+    out.print(f"{escape(str(run_b))} vs {escape(str(run_a))}", soft_wrap=not out.is_terminal)
+    rows = [
+        [
             row["task"],
             str(row["n_a"]),
             f"{100 * row['rate_a']:.1f}%",
@@ -297,9 +302,12 @@ def compare(
             f"{100 * row['delta']:+.1f}",
             f"{row['p_value']:.3g}",
             row["test"],
-            style=style,
-        )
-    out.print(table)
+        ]
+        for row in [*report["tasks"], report["overall"]]
+    ]
+    print_columns(out, ["task", "n A", "A", "n B", "B", "Δ", "p", "test"], rows, left={0, 7}, bold_last=True)
+    if html_file is not None:
+        out.print(f"page: {escape(str(html_file))}", soft_wrap=not out.is_terminal)
 
 
 @bench_app.command("make-grounding")

@@ -16,9 +16,22 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from pixelpilot.tasks.bench.contract import UnitResult
+from pixelpilot.tasks.bench.pages import (
+    ci,
+    failure_reason,
+    failures_table,
+    meta_table,
+    num,
+    page,
+    pct,
+    replay_link,
+    run_header,
+    success_chart,
+    td,
+)
 from pixelpilot.tasks.bench.results import MANIFEST, RunManifest
 from pixelpilot.tasks.bench.stats import wilson
 
@@ -88,27 +101,21 @@ def write_summary(out: Path, results: list[UnitResult], extra: dict[str, Any] | 
     return summary
 
 
-def _pct(x: float | None) -> str:
-    return "—" if x is None else f"{100 * x:.1f}%"
-
-
-def _ci(block: dict[str, Any]) -> str:
-    lo, hi = block["ci95"]
-    return f"{100 * lo:.0f}–{100 * hi:.0f}%"
-
-
-def _num(x: Any) -> str:
-    return "—" if x is None else f"{x:g}" if isinstance(x, float) else str(x)
+_pct, _ci, _num = pct, ci, num
 
 
 def print_summary(summary: dict[str, Any], console: Console, *, max_rows: int = 60) -> None:
-    table = Table(title=f"{summary['suite']} · run {summary['run_key']}", show_lines=False)
-    for col in ("task", "n", "success", "95% CI", "steps", "parse fail", "vis tok", "ms cap/model/exec"):
-        table.add_column(col, justify="left" if col == "task" else "right", overflow="fold")
+    """The run's table in the terminal: borderless aligned columns, task names never split.
 
-    def row(name: str, b: dict[str, Any], style: str | None = None) -> None:
+    On a terminal the table fits its width by leaving out the rightmost figures (named below it;
+    summary.json has them all); piped (CI logs, `make demo | tee`) it prints every column as plain
+    aligned lines with no box drawing, which survive any log viewer.
+    """
+    headers = ["task", "n", "success", "95% CI", "steps", "parse fail", "vis tok", "ms cap/model/exec"]
+
+    def row(name: str, b: dict[str, Any]) -> list[str]:
         lat = b["latency_ms_per_step"]
-        table.add_row(
+        return [
             name,
             str(b["n"]),
             _pct(b["success_rate"]),
@@ -117,72 +124,106 @@ def print_summary(summary: dict[str, Any], console: Console, *, max_rows: int = 
             _pct(b["parse_failure_rate"]),
             _num(b["visual_tokens_per_step"]),
             "/".join("—" if lat[k] is None else f"{lat[k]:.0f}" for k in ("capture", "model", "execute")),
-            style=style,
-        )
+        ]
 
     tasks = summary["tasks"]
-    if len(tasks) <= max_rows:
-        for name, block in tasks.items():
-            row(name, block)
+    rows = [row(n, b) for n, b in tasks.items()] if len(tasks) <= max_rows else []
     overall = summary["overall"]
-    row("overall", overall, style="bold")
-    console.print(table)
+    rows.append(row("overall", overall))
+    console.print(f"[bold]{escape(summary['suite'])}[/] · run {summary['run_key']}", soft_wrap=True)
+    print_columns(console, headers, rows, left={0}, bold_last=True)
+    if len(tasks) > max_rows:
+        console.print(f"({len(tasks)} tasks: per-task rows in summary.json and report.html)")
     console.print(
         f"overall = episode-weighted (all successes / all episodes): {_pct(overall['success_rate'])}; "
         f"mean of per-task success rates: {_pct(overall['mean_of_task_success_rates'])} over {len(tasks)} tasks; "
         f"statuses: {', '.join(f'{k} {v}' for k, v in sorted(summary['statuses'].items()))}",
-        soft_wrap=True,
+        soft_wrap=not console.is_terminal,
     )
     extra = summary.get("suite_summary")
     if extra:
-        console.print_json(json.dumps(extra))
+        print_suite_summary(extra, console)
 
 
-_CSS = """
-body{font:14px system-ui,sans-serif;margin:24px;color:#222}
-table{border-collapse:collapse;margin:12px 0}
-td,th{padding:3px 10px;border-bottom:1px solid #ddd;text-align:right}
-td:first-child,th:first-child{text-align:left}
-tr.overall td{font-weight:bold;border-top:2px solid #888}
-.bar{display:inline-block;height:9px;background:#4a8;vertical-align:middle}
-.ok{color:#186a3b}.bad{color:#a93226}
-details{margin:4px 0}code{background:#f4f4f4;padding:1px 4px}
-"""
+def print_columns(
+    console: Console, headers: list[str], rows: list[list[str]], *, left: set[int], bold_last: bool = False
+) -> None:
+    """Aligned columns separated by two spaces; on a terminal, drop right-hand columns until it fits."""
+    keep = list(range(len(headers)))
+    widths = [max(len(headers[i]), *(len(r[i]) for r in rows)) for i in keep]
+    dropped: list[str] = []
+    if console.is_terminal:
+        while len(keep) > 2 and sum(widths[i] for i in keep) + 2 * (len(keep) - 1) > console.width:
+            dropped.insert(0, headers[keep.pop()])
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(cells[i].ljust(widths[i]) if i in left else cells[i].rjust(widths[i]) for i in keep).rstrip()
+
+    tty = console.is_terminal
+    console.print(escape(line(headers)), style="bold" if tty else None, soft_wrap=True, highlight=False)
+    for k, r in enumerate(rows):
+        last = bold_last and k == len(rows) - 1
+        console.print(escape(line(r)), style="bold" if tty and last else None, soft_wrap=True, highlight=False)
+    if dropped:
+        console.print(f"(left out at this width: {', '.join(dropped)})", soft_wrap=not tty)
+
+
+def print_suite_summary(extra: dict[str, Any], console: Console) -> None:
+    """A suite's own figures as a table: grounding's per-split and per-platform accuracy, or key: value lines."""
+    if "per_split" in extra and "per_platform" in extra:
+        rows: list[list[str]] = []
+        for group in ("per_split", "per_platform"):
+            for name, c in extra[group].items():
+                rows.append([group.replace("per_", ""), name, str(c["hits"]), str(c["n"]), _pct(c["accuracy"])])
+        rows.append(["overall", "sample-weighted", str(extra["hits"]), str(extra["samples"]),
+                     _pct(extra["sample_weighted_accuracy"])])
+        rows.append(["overall", "split-averaged", "", str(len(extra["per_split"])) + " splits",
+                     _pct(extra["split_averaged_accuracy"])])
+        print_columns(console, ["by", "group", "hits", "n", "accuracy"], rows, left={0, 1})
+        console.print(
+            "sample-weighted = all hits / all samples; split-averaged = mean of the per-split accuracies; "
+            f"parse failures {_pct(extra.get('parse_failure_rate'))}",
+            soft_wrap=not console.is_terminal,
+        )
+        return
+    for key, value in extra.items():
+        text = json.dumps(value) if isinstance(value, (dict, list)) else _num(value)
+        console.print(f"{key.replace('_', ' ')}: {escape(str(text))}", soft_wrap=not console.is_terminal)
 
 
 def render_html(summary: dict[str, Any], results: list[UnitResult], out: Path) -> str:
+    """The run's self-contained page: what ran (a table), the overall figures, a chart of success by
+    task, the sortable per-task table, every failed episode with its reason and replay, and all episodes."""
     e = html.escape
     o = summary["overall"]
     head = (
-        f"<h1>{e(summary['suite'])} benchmark</h1>"
-        f"<p>run key <code>{e(summary['run_key'])}</code> · policy <code>{e(json.dumps(summary['policy']))}</code></p>"
-        f"<p>settings <code>{e(json.dumps(summary['settings']))}</code></p>"
+        f"<h1>{e(summary['suite'])} benchmark</h1>{meta_table(run_header(summary, results))}"
         f"<p><b>{_pct(o['success_rate'])}</b> success (episode-weighted, 95% CI {_ci(o)}, n={o['n']}); "
         f"mean of per-task success rates {_pct(o['mean_of_task_success_rates'])}</p>"
     )
-    rows = []
     by_task: dict[str, list[UnitResult]] = defaultdict(list)
     for r in results:
         by_task[r.task].append(r)
 
     def tr(name: str, b: dict[str, Any], cls: str = "") -> str:
         lat = b["latency_ms_per_step"]
-        width = int(100 * (b["success_rate"] or 0))
         return (
-            f"<tr class='{cls}'><td>{e(name)}</td><td>{b['n']}</td>"
-            f"<td><span class='bar' style='width:{width}px'></span> {_pct(b['success_rate'])}</td>"
-            f"<td>{_ci(b)}</td><td>{_num(b['mean_steps'])}</td><td>{_pct(b['parse_failure_rate'])}</td>"
-            f"<td>{_num(b['visual_tokens_per_step'])}</td><td>{_num(lat['capture'])}</td>"
-            f"<td>{_num(lat['model'])}</td><td>{_num(lat['execute'])}</td><td>{b['killed'] + b['crashed']}</td></tr>"
+            f"<tr class='{cls}'><td>{e(name)}</td>{td(str(b['n']), b['n'])}"
+            f"{td(_pct(b['success_rate']), b['success_rate'])}{td(_ci(b), b['ci95'][0])}"
+            f"{td(_num(b['mean_steps']), b['mean_steps'])}{td(_pct(b['parse_failure_rate']), b['parse_failure_rate'])}"
+            f"{td(_num(b['visual_tokens_per_step']), b['visual_tokens_per_step'])}"
+            f"{td(_num(lat['capture']), lat['capture'])}{td(_num(lat['model']), lat['model'])}"
+            f"{td(_num(lat['execute']), lat['execute'])}{td(str(b['killed'] + b['crashed']))}</tr>"
         )
 
-    for name, block in summary["tasks"].items():
-        rows.append(tr(name, block))
+    rows = [tr(name, block, "task") for name, block in summary["tasks"].items()]
     rows.append(tr("overall (episode-weighted)", o, "overall"))
     table = (
-        "<table><tr><th>task</th><th>n</th><th>success</th><th>95% CI</th><th>mean steps</th>"
-        "<th>parse failures</th><th>visual tokens/step</th><th>capture ms</th><th>model ms</th>"
-        "<th>execute ms</th><th>killed/crashed</th></tr>" + "".join(rows) + "</table>"
+        "<div class='wrap'><table class='sortable tasks'><thead><tr><th>task</th><th>n</th><th>success</th>"
+        "<th>95% CI</th><th>mean steps</th><th>parse failures</th><th>visual tokens/step</th><th>capture ms</th>"
+        "<th>model ms</th><th>execute ms</th><th>killed/crashed</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table></div>"
     )
     episodes = []
     for name, rs in sorted(by_task.items()):
@@ -190,17 +231,15 @@ def render_html(summary: dict[str, Any], results: list[UnitResult], out: Path) -
         for r in sorted(rs, key=lambda r: r.seed):
             mark = "<span class='ok'>✓</span>" if r.success else "<span class='bad'>✗</span>"
             label = f"seed {r.seed} · {r.status} · {r.steps} steps · reward {r.reward:g}"
-            link = ""
-            if r.bundle:
-                target = Path(r.bundle) / "report.html"
-                link = f" <a href='{e(target.as_posix())}'>episode report</a>" if (out / target).exists() else ""
-            err = f" — <code>{e(r.error)}</code>" if r.error else ""
-            items.append(f"<li>{mark} {e(label)}{link}{err}</li>")
+            link = replay_link(out, r, "episode report")
+            why = "" if r.success else f" — {e(failure_reason(out, r))}"
+            items.append(f"<li>{mark} {e(label)} {link}{why}</li>")
         episodes.append(f"<details><summary>{e(name)} ({len(rs)})</summary><ul>{''.join(items)}</ul></details>")
     extra = summary.get("suite_summary")
     extra_html = f"<h2>suite summary</h2><pre>{e(json.dumps(extra, indent=2))}</pre>" if extra else ""
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{e(summary['suite'])} benchmark</title>"
-        f"<style>{_CSS}</style></head><body>{head}{table}{extra_html}<h2>episodes</h2>{''.join(episodes)}"
-        "</body></html>"
+    return page(
+        f"{summary['suite']} benchmark",
+        f"{head}<h2>success by task (95% Wilson intervals)</h2>{success_chart(summary['tasks'])}"
+        f"<h2>tasks</h2>{table}<h2>failed episodes</h2>{failures_table(out, results)}{extra_html}"
+        f"<h2>all episodes</h2>{''.join(episodes)}",
     )
