@@ -14,10 +14,14 @@ from typing import Any
 from pixelpilot.tools import tool_named
 
 _COLOR = "#ff2d55"
+_OUTLINE = "#ffffff"
 
 
 def _marker(x: float, y: float, r: float, extra: str = "") -> str:
+    """A ring and a dot, each outlined in white so they stay visible on any background."""
     return (
+        f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" fill="none" stroke="{_OUTLINE}" stroke-width="{r / 2.2:.1f}"/>'
+        f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r / 5 + r / 10:.1f}" fill="{_OUTLINE}"/>'
         f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" fill="none" stroke="{_COLOR}" stroke-width="{r / 4:.1f}"/>'
         f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r / 5:.1f}" fill="{_COLOR}"/>{extra}'
     )
@@ -25,6 +29,8 @@ def _marker(x: float, y: float, r: float, extra: str = "") -> str:
 
 def _arrow(x0: float, y0: float, x1: float, y1: float, w: float) -> str:
     return (
+        f'<path d="M{x0:.1f},{y0:.1f} L{x1:.1f},{y1:.1f}" stroke="{_OUTLINE}" '
+        f'stroke-width="{w * 2:.1f}" stroke-linecap="round"/>'
         f'<line x1="{x0:.1f}" y1="{y0:.1f}" x2="{x1:.1f}" y2="{y1:.1f}" stroke="{_COLOR}" '
         f'stroke-width="{w:.1f}" marker-end="url(#pp-arrow)"/>'
     )
@@ -39,7 +45,9 @@ def _label(x: float, y: float, text: str, size: float) -> str:
 
 def action_svg(action: dict[str, Any] | None, width: int, height: int) -> str:
     """An absolutely positioned SVG drawing ``action`` over a ``width`` x ``height`` screenshot."""
-    unit = max(width, height) / 100  # scale strokes with the screenshot so they read at any size
+    # scale strokes with the screenshot so they read at any size; a floor keeps a marker on a small phone
+    # or MiniWoB shot at least 12 CSS px across once the report shows it at its usual width
+    unit = max(max(width, height) / 100, 6.0)
     parts: list[str] = []
     if action:
         name = action.get("action")

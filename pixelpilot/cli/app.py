@@ -19,6 +19,8 @@ from pixelpilot.agent.episode import StepRecord
 from pixelpilot.agent.loop import Agent, AgentConfig
 from pixelpilot.agent.policy import Policy
 from pixelpilot.agent.report import write_report
+from pixelpilot.agent.report_gif import DEFAULT_WIDTH as DEFAULT_GIF_WIDTH
+from pixelpilot.agent.report_gif import GifError, write_gif
 from pixelpilot.agent.secrets import SecretSet
 from pixelpilot.cli import options as opt
 from pixelpilot.cli.assembly import episode_spec, open_env, plugins_loaded, qwen_policy, read_task, scripted_policy
@@ -189,10 +191,27 @@ def run(
 
 
 @app.command()
-def report(bundle: Annotated[Path, typer.Argument(help="an episode bundle folder")]) -> None:
-    """Regenerate BUNDLE/report.html."""
+def report(
+    bundle: Annotated[Path, typer.Argument(help="an episode bundle folder")],
+    gif: Annotated[
+        Path | None, typer.Option(help="write an animated GIF replay of the episode to this file instead")
+    ] = None,
+    width: Annotated[int, typer.Option(help="the GIF's largest width in px")] = DEFAULT_GIF_WIDTH,
+) -> None:
+    """Regenerate BUNDLE/report.html, or with --gif write an animated replay of the episode."""
     if not (bundle / "episode.json").is_file():
         fail(f"{bundle} is not an episode bundle (no episode.json)")
+    if gif is not None:
+        if not 32 <= width <= 4096:
+            fail(f"--width must be between 32 and 4096 px, not {width}")
+        try:
+            made = write_gif(bundle, gif, width)
+        except (GifError, OSError) as exc:
+            fail(str(exc).splitlines()[0])
+        for note in made.notes:
+            err.print(f"note: {note}", soft_wrap=True, markup=False)
+        out.print(f"{made.path} ({made.frames} frames, {made.size[0]}×{made.size[1]})", soft_wrap=True)
+        return
     try:
         path = write_report(bundle)
     except ValueError as exc:
