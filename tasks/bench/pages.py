@@ -207,13 +207,19 @@ def failures_table(out: Path, results: list[UnitResult]) -> str:
     failed = sorted((r for r in results if not r.success), key=lambda r: (r.task, r.seed))
     if not failed:
         return "<p>no failed episodes</p>"
+
+    def why(r: UnitResult) -> str:
+        text = failure_reason(out, r)
+        short = text if len(text) <= 110 else text[:109] + "…"
+        return f"<td class='why' title='{e(text)}'>{e(short)}</td>"
+
     rows = "".join(
         f"<tr class='failed'><td>{e(r.task)}</td>{td(str(r.seed), r.seed)}<td>{e(r.status)}</td>"
-        f"{td(str(r.steps), r.steps)}{td(f'{r.reward:g}', r.reward)}<td class='why'>{e(failure_reason(out, r))}</td>"
-        f"<td>{replay_link(out, r)}</td></tr>"
+        f"{td(str(r.steps), r.steps)}{td(f'{r.reward:g}', r.reward)}<td>{replay_link(out, r)}</td>{why(r)}</tr>"
         for r in failed
     )
     return (
         "<div class='wrap'><table class='sortable failures'><thead><tr><th>task</th><th>seed</th><th>status</th>"
-        f"<th>steps</th><th>reward</th><th>why</th><th>replay</th></tr></thead><tbody>{rows}</tbody></table></div>"
+        "<th>steps</th><th>reward</th><th>replay</th><th>why (hover for all)</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table></div>"
     )
