@@ -182,3 +182,5 @@ def test_grounding_prints_split_and_platform_tables_above_60_samples(tmp_path: P
     assert any(r[:2] == ["overall", "split-averaged"] and r[-1] == "100.0%" for r in rows)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["suite_summary"]["samples"] == 66
+    report = (tmp_path / "run" / "report.html").read_text()
+    assert "<table class='sortable grounding'>" in report and "split-averaged" in report

@@ -236,10 +236,33 @@ def render_html(summary: dict[str, Any], results: list[UnitResult], out: Path) -
             items.append(f"<li>{mark} {e(label)} {link}{why}</li>")
         episodes.append(f"<details><summary>{e(name)} ({len(rs)})</summary><ul>{''.join(items)}</ul></details>")
     extra = summary.get("suite_summary")
-    extra_html = f"<h2>suite summary</h2><pre>{e(json.dumps(extra, indent=2))}</pre>" if extra else ""
+    extra_html = f"<h2>suite summary</h2>{_suite_summary_html(extra)}" if extra else ""
     return page(
         f"{summary['suite']} benchmark",
         f"{head}<h2>success by task (95% Wilson intervals)</h2>{success_chart(summary['tasks'])}"
         f"<h2>tasks</h2>{table}<h2>failed episodes</h2>{failures_table(out, results)}{extra_html}"
         f"<h2>all episodes</h2>{''.join(episodes)}",
+    )
+
+
+def _suite_summary_html(extra: dict[str, Any]) -> str:
+    """Grounding's accuracy per split and platform as a table (both overall conventions); other suites' JSON."""
+    e = html.escape
+    if not ("per_split" in extra and "per_platform" in extra):
+        return f"<pre>{e(json.dumps(extra, indent=2))}</pre>"
+    rows = [
+        f"<tr><td>{group.replace('per_', '')}</td><td>{e(name)}</td>{td(str(c['hits']), c['hits'])}"
+        f"{td(str(c['n']), c['n'])}{td(_pct(c['accuracy']), c['accuracy'])}</tr>"
+        for group in ("per_split", "per_platform")
+        for name, c in extra[group].items()
+    ]
+    rows.append(
+        f"<tr class='overall'><td>overall</td><td>sample-weighted</td><td>{extra['hits']}</td>"
+        f"<td>{extra['samples']}</td><td>{_pct(extra['sample_weighted_accuracy'])}</td></tr>"
+        f"<tr class='overall'><td>overall</td><td>split-averaged</td><td></td><td>{len(extra['per_split'])} splits</td>"
+        f"<td>{_pct(extra['split_averaged_accuracy'])}</td></tr>"
+    )
+    return (
+        "<div class='wrap'><table class='sortable grounding'><thead><tr><th>by</th><th>group</th><th>hits</th>"
+        f"<th>n</th><th>accuracy</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
