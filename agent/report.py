@@ -25,8 +25,9 @@ def rounded(value: Any, digits: int = 1) -> Any:
     """``value`` with every float rounded, so coordinates read as 412.5, not 412.49999237060547."""
     if isinstance(value, float):
         return round(value, digits) if value != int(value) else int(value)
-    if isinstance(value, dict):
-        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, dict):  # an action's name first, then its arguments
+        keys = sorted(value, key=lambda k: k != "action")
+        return {k: rounded(value[k], digits) for k in keys}
     if isinstance(value, list):
         return [rounded(v, digits) for v in value]
     return value
@@ -95,8 +96,7 @@ def _step_html(step: StepRecord, previous: StepRecord | None) -> str:
     small = ' class="small"' if obs.width < SMALL_SHOT else ""
     prev = (
         f'<img class="prev" src="{escape(previous.observation.screenshot)}" alt="">'
-        if previous is not None
-        and (previous.observation.width, previous.observation.height) == (obs.width, obs.height)
+        if previous is not None and (previous.observation.width, previous.observation.height) == (obs.width, obs.height)
         else ""
     )
     return (
@@ -128,13 +128,14 @@ def _player_html(steps: list[StepRecord], final: str | None) -> str:
     ]
     if final:
         thumbs.append(f'<a href="#final" title="final screen"><img src="{final}" alt="final"></a>')
-    speeds = "".join(f'<option value="{v}"{" selected" if v == 1 else ""}>{v}×</option>' for v in (0.5, 1, 2, 4))
+    speeds = "".join(f'<option value="{v}"{" selected" if v == 1 else ""}>{v} step/s</option>' for v in (0.5, 1, 2, 4))
     return (
         '<nav id="player"><button id="prevbtn" title="previous step (←)">◀</button>'
         '<button id="playbtn" title="play/pause (space)">▶ play</button>'
         '<button id="nextbtn" title="next step (→)">▶▶</button>'
-        f'<label>speed <select id="speed">{speeds}</select> steps/s</label> '
-        '<span id="pos"></span> <label><input type="checkbox" id="diff"> diff with previous</label> '
+        f'<label>speed <select id="speed">{speeds}</select></label> '
+        '<span id="pos" style="margin:0 12px;font-weight:600"></span> '
+        '<label><input type="checkbox" id="diff"> diff with previous</label> '
         '<label><input type="checkbox" id="all"> show all steps</label>'
         f'<div id="strip">{"".join(thumbs)}</div></nav>'
     )
@@ -159,9 +160,9 @@ def render_report(bundle: Path) -> str:
     extra = f'<p class="outcome"><span class="badge {cls}">{escape(word)}</span> {escape(why)}</p>'
     if record.answer is not None:
         extra += f"<p>answer: {escape(record.answer)}</p>"
-    if record.error and record.error != why:
+    if record.error and record.error not in why:
         extra += f"<p>error: {escape(record.error)}</p>"
-    if record.detail and record.detail != why:
+    if record.detail and record.detail not in why:
         extra += f"<p>check: {escape(record.detail)}</p>"
     final = final_screen(bundle)
     final_html = (
@@ -175,7 +176,7 @@ def render_report(bundle: Path) -> str:
         "<!doctype html><html><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width,initial-scale=1'>"
         f"<title>{escape(str(task.get('id')))} — pixelpilot episode</title><style>{CSS}</style></head><body>"
-        f"<header><h1>{escape(str(task.get('id')))} <span class='badge {cls}'>{escape(word)}</span></h1>"
+        f"<header><h1>{escape(str(task.get('id')))}</h1>"
         f"<div>{escape(str(task.get('instruction', '')))}</div><div class='meta'>{''.join(meta)}</div>{extra}</header>"
         f"{_player_html(steps, final)}<main>{sections}{final_html}</main><script>{JS}</script></body></html>"
     )
