@@ -196,6 +196,14 @@ class DebugSession:
             cmd = {**cmd, "action": self._clicked(cmd)}
         elif name in ("step", "continue") and (self.proposal is None or self.proposal.action is None):
             raise CommandError("there is no valid action to run: edit it, click on the screenshot, re-ask or skip")
+        if name == "continue":
+            # The mode changes here, in the order commands arrive, not when the loop's thread takes the
+            # command off the queue: a Pause sent right after Continue must win, never be undone by it.
+            with self._lock:
+                self.mode = "run"
+            self._commands.put(cmd)
+            self._publish()
+            return
         self._commands.put(cmd)
 
     def _configure(self, cmd: dict[str, Any]) -> None:
@@ -305,9 +313,7 @@ class DebugSession:
                 cmd = self._commands.get()
                 name = cmd["cmd"]
                 if name in ("step", "continue"):
-                    if name == "continue":
-                        self.mode = "run"
-                    return self._verdict(original)
+                    return self._verdict(original)  # a continue already set the mode (see command)
                 if name == "skip":
                     return Skip(note=cmd.get("note"))
                 if name == "stop":
@@ -411,6 +417,9 @@ class DebugSession:
     def finish(self, result: dict[str, Any]) -> None:
         with self._lock:
             self.status, self.result, self.pause_reason = "done", result, None
+            # nothing waits to run any more: a proposal left over (the step a Stop ended) must not
+            # stay drawn on the screenshot as if it were about to happen
+            self.proposal, self._pending = None, False
         self._publish()
 
 

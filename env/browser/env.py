@@ -560,7 +560,7 @@ class BrowserEnv(Env):
         try:
             if isinstance(check, UrlCheck):
                 ok = re.search(check.pattern, page.url) is not None
-                detail = f"url {page.url} vs /{check.pattern}/"
+                detail = f"url {page.url} {'matches' if ok else 'does not match'} /{check.pattern}/"
             elif isinstance(check, TextCheck):
                 text = page.evaluate("() => document.body ? document.body.innerText : ''")
                 ok = check.text in text

@@ -19,7 +19,16 @@ const headers = { "content-type": "application/json", "x-pixelpilot-token": toke
 let state = null;
 let shownShot = null;
 
-async function send(cmd) {
+// Commands go out one at a time, in the order the user gave them: a Pause clicked while a Continue is
+// still on its way must reach the server after it, or the Continue would undo it.
+let queue = Promise.resolve();
+function send(cmd) {
+  const sent = queue.then(() => post(cmd));
+  queue = sent.catch(() => false);
+  return sent;
+}
+
+async function post(cmd) {
   $("error").hidden = true;
   const r = await fetch("/api/command", { method: "POST", headers, body: JSON.stringify(cmd) });
   if (!r.ok) {
@@ -35,8 +44,12 @@ function render(s) {
   state = s;
   $("task-id").textContent = (s.episode && s.episode.id) || "";
   $("instruction").textContent = (s.episode && s.episode.instruction) || "";
-  $("status").textContent = s.status + (s.mode === "run" && s.status !== "done" ? " (continuing)" : "");
-  $("status").className = "pill " + s.status;
+  // "pausing…": Pause was asked for while the agent runs; it stops before the next action
+  const pausing = s.status === "running" && s.mode === "step";
+  $("status").textContent = pausing ? "pausing…" : s.status + (s.mode === "run" && s.status !== "done" ? " (continuing)" : "");
+  $("status").className = "pill " + (pausing ? "pausing" : s.status);
+  $("outcome").textContent = s.result ? outcomeText(s.result) : "";
+  $("outcome").className = s.result ? "outcome " + (s.result.success ? "success" : "failure") : "outcome";
   $("step-index").textContent = s.step ?? "–";
   $("pause-reason").textContent = s.pause_reason || "";
   const paused = s.status === "paused";
@@ -44,7 +57,8 @@ function render(s) {
   for (const id of ["btn-step", "btn-continue"]) $(id).disabled = !paused || !hasAction;
   for (const id of ["btn-skip", "btn-reask", "btn-apply", "btn-apply-step"]) $(id).disabled = !paused;
   $("btn-stop").disabled = s.status === "done";
-  $("btn-pause").disabled = s.status === "done" || s.mode === "step";
+  // enabled while paused too: Pause right after Continue must be clickable before the state catches up
+  $("btn-pause").disabled = s.status === "done" || pausing;
   if (s.screenshot && s.screenshot.url !== shownShot && (paused || s.status === "done")) {
     shownShot = s.screenshot.url;
     $("shot").src = s.screenshot.url;
@@ -69,6 +83,13 @@ function render(s) {
     : "";
 }
 
+/** The end of the episode in words, for the header: "success — <reason>" or "failure (max_steps) — <reason>". */
+function outcomeText(r) {
+  const head = (r.success ? "success" : "failure") + (r.status && r.status !== "finished" ? ` (${r.status})` : "");
+  const why = r.reason || r.error || r.detail || "";
+  return `Episode ended: ${head}${why ? " — " + why : ""}`;
+}
+
 function escapeHtml(t) {
   return String(t).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
 }
@@ -80,10 +101,9 @@ function renderConfirm(s) {
   box.innerHTML = "";
   for (const [rule, text] of Object.entries(s.confirm_rules)) {
     const label = document.createElement("label");
-    label.style.display = "block";
+    label.className = "check";
     const cb = document.createElement("input");
     cb.type = "checkbox";
-    cb.style.width = "auto";
     cb.checked = s.confirm.includes(rule);
     cb.dataset.rule = rule;
     cb.onchange = () => {
@@ -227,7 +247,12 @@ document.addEventListener("keydown", (e) => {
 // ---------------------------------------------------------------- live updates
 function connect() {
   const es = new EventSource("/api/events");
-  es.onmessage = (e) => render(JSON.parse(e.data));
+  es.onmessage = (e) => {
+    const s = JSON.parse(e.data);
+    render(s);
+    // nothing changes after the end, and the debugger may exit: no reconnecting to a closed port
+    if (s.status === "done" && s.result) es.close();
+  };
   es.onerror = () => { $("status").textContent = "reconnecting"; };
 }
 connect();

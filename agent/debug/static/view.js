@@ -82,7 +82,7 @@ function renderList() {
       : `<span title="no episode bundle for this result">${escapeHtml(e.label)}</span>`;
     const sub = [e.run, e.error || e.instruction].filter(Boolean).join(" · ");
     tr.innerHTML =
-      `<td class="ep-name">${name}${sub ? `<small>${escapeHtml(sub)}</small>` : ""}</td>` +
+      `<td class="ep-name">${name}${sub ? `<small class="sub" title="${escapeHtml(sub)}">${escapeHtml(sub)}</small>` : ""}</td>` +
       `<td><span class="pill ${e.outcome}">${e.outcome}</span></td><td>${escapeHtml(e.status)}</td>` +
       `<td>${e.steps}</td><td>${e.reward == null ? "—" : Number(e.reward).toFixed(2)}</td>`;
     body.appendChild(tr);
@@ -209,11 +209,7 @@ function renderStep(side) {
   err.textContent = s && s.error ? `${s.error_kind || "error"}: ${s.error}` : "";
   const iv = el.querySelector(".interventions");
   iv.innerHTML = "";
-  for (const x of (s && s.interventions) || []) {
-    const pre = document.createElement("pre");
-    pre.textContent = JSON.stringify(x, null, 1);
-    iv.appendChild(pre);
-  }
+  for (const x of (s && s.interventions) || []) iv.appendChild(interventionView(x, s));
   el.querySelector(".interventions-box").hidden = !(s && s.interventions.length);
   el.querySelector(".raw-output").textContent = s ? (s.raw_output ?? "(none: not a model policy)") : "";
   const t = (s && s.timings_ms) || {};
@@ -224,6 +220,24 @@ function renderStep(side) {
   for (const th of el.querySelectorAll(".thumb")) th.classList.toggle("current", Number(th.dataset.pos) === p.pos);
   const cur = el.querySelector(".thumb.current");
   if (cur) cur.scrollIntoView({ block: "nearest", inline: "nearest" });
+}
+
+/** One intervention as a before/after pair: what the policy proposed, and what the person made of it. */
+function interventionView(x, s) {
+  const box = document.createElement("div");
+  box.className = "intervention";
+  const show = (v) => (v == null ? "(nothing)" : typeof v === "string" ? v : JSON.stringify(v));
+  const before = x.proposed != null ? show(x.proposed) : x.proposed_error ? `(invalid) ${x.proposed_error}` : show(x.proposed_raw);
+  let after;
+  if (x.kind === "skip") after = "(skipped: not run)";
+  else if (x.kind === "stop") after = "(stopped the episode)";
+  else after = show(x.action ?? s.action);
+  const extra = [x.hint ? `hint: ${x.hint}` : null, x.note].filter(Boolean).join(" · ");
+  box.innerHTML =
+    `<div class="iv-kind">${escapeHtml(x.kind)}${extra ? ` <small>${escapeHtml(extra)}</small>` : ""}</div>` +
+    `<div class="iv-pair"><div class="iv-before"><b>before</b> (proposed)<pre>${escapeHtml(before)}</pre></div>` +
+    `<div class="iv-after"><b>after</b> (run)<pre>${escapeHtml(after)}</pre></div></div>`;
+  return box;
 }
 
 function go(side, pos) {
