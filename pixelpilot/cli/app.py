@@ -87,16 +87,27 @@ def _step_line(step: StepRecord) -> None:
 def run(
     task_file: Annotated[Path, typer.Argument(help="task file (YAML or JSON)")],
     policy: Annotated[
-        PolicyKind | None, typer.Option(help="who decides: scripted, or qwen (default when --model is given)")
+        PolicyKind | None,
+        typer.Option(
+            rich_help_panel=opt.POLICY_PANEL, help="who decides: scripted, or qwen (default when --model is given)"
+        ),
     ] = None,
     script: opt.Script = None,
     headed: opt.Headed = False,
     out_dir: opt.EpisodeOut = Path("runs"),
-    viewport: Annotated[str | None, typer.Option(help="viewport in CSS px, e.g. 1280x720")] = None,
-    scale: Annotated[float | None, typer.Option(help="device scale factor, e.g. 2 for HiDPI")] = None,
-    allow_domain: Annotated[list[str] | None, typer.Option("--allow-domain", help=ALLOW_DOMAIN_HELP)] = None,
+    viewport: Annotated[
+        str | None, typer.Option(rich_help_panel=opt.ENV_PANEL, help="viewport in CSS px, e.g. 1280x720")
+    ] = None,
+    scale: Annotated[
+        float | None, typer.Option(rich_help_panel=opt.ENV_PANEL, help="device scale factor, e.g. 2 for HiDPI")
+    ] = None,
+    allow_domain: Annotated[
+        list[str] | None, typer.Option("--allow-domain", rich_help_panel=opt.ENV_PANEL, help=ALLOW_DOMAIN_HELP)
+    ] = None,
     record_secrets: opt.RecordSecrets = False,
-    max_steps: Annotated[int | None, typer.Option(min=1, help="override the task's max_steps")] = None,
+    max_steps: Annotated[
+        int | None, typer.Option(min=1, rich_help_panel=opt.LIMITS_PANEL, help="override the task's max_steps")
+    ] = None,
     chromium: opt.Chromium = None,
     capture: opt.Capture = opt.CaptureFormat.jpeg,
     model: opt.Model = None,
@@ -317,4 +328,10 @@ _add_subcommands()
 
 
 def main() -> None:
-    app()
+    """The console script: the app, with flags shown as flags and usage errors on one line (cli/help.py)."""
+    import sys
+
+    from pixelpilot.cli.help import run_app, show_flags_as_flags
+
+    show_flags_as_flags()
+    sys.exit(run_app(app))

@@ -6,7 +6,7 @@ suite), so `bench miniwob` and `bench grounding` read alike.
 
 from __future__ import annotations
 
-import functools
+import inspect
 import json
 import sys
 from enum import Enum
@@ -44,28 +44,63 @@ class Backend(str, Enum):
 
 
 def _bench_options(
-    out_dir: Annotated[Path, typer.Option("--out", help="run folder: run.json, results.jsonl, report.html")],
-    workers: Annotated[int, typer.Option(min=1, max=256, help="parallel workers, each with its own browser")] = 1,
+    out_dir: Annotated[
+        Path,
+        typer.Option(
+            "--out", rich_help_panel=opt.OUTPUT_PANEL, help="run folder: run.json, results.jsonl, report.html"
+        ),
+    ],
+    workers: Annotated[
+        int,
+        typer.Option(min=1, max=256, rich_help_panel=opt.RUN_PANEL, help="parallel workers, each with its own browser"),
+    ] = 1,
     tasks: Annotated[
-        list[str] | None, typer.Option("--tasks", help="task name glob (repeatable), e.g. 'click-*'")
+        list[str] | None,
+        typer.Option("--tasks", rich_help_panel=opt.RUN_PANEL, help="task name glob (repeatable), e.g. 'click-*'"),
     ] = None,
-    seeds: Annotated[int, typer.Option(min=1, help="episodes per task (seeds seed-start .. +K-1)")] = 1,
-    seed_start: Annotated[int, typer.Option(min=0, help="first seed (held-out seeds for trained models)")] = 0,
-    resume: Annotated[bool, typer.Option("--resume", help="continue --out, skipping finished units")] = False,
-    limit: Annotated[int | None, typer.Option(min=1, help="run at most this many units")] = None,
+    seeds: Annotated[
+        int, typer.Option(min=1, rich_help_panel=opt.RUN_PANEL, help="episodes per task (seeds seed-start .. +K-1)")
+    ] = 1,
+    seed_start: Annotated[
+        int, typer.Option(min=0, rich_help_panel=opt.RUN_PANEL, help="first seed (held-out seeds for trained models)")
+    ] = 0,
+    resume: Annotated[
+        bool, typer.Option("--resume", rich_help_panel=opt.RUN_PANEL, help="continue --out, skipping finished units")
+    ] = False,
+    limit: Annotated[
+        int | None, typer.Option(min=1, rich_help_panel=opt.LIMITS_PANEL, help="run at most this many units")
+    ] = None,
     episode_timeout: Annotated[
-        float, typer.Option(min=1, help="hard limit per unit, s; the worker is killed and replaced after")
+        float,
+        typer.Option(
+            min=1,
+            rich_help_panel=opt.LIMITS_PANEL,
+            help="hard limit per unit, s; the worker is killed and replaced after",
+        ),
     ] = 300.0,
-    data: Annotated[Path | None, typer.Option(help="dataset for grounding/steplevel; task folder otherwise")] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(rich_help_panel=opt.RUN_PANEL, help="dataset for grounding/steplevel; task folder otherwise"),
+    ] = None,
     policy: Annotated[
         BenchPolicy | None,
-        typer.Option(help="qwen (default with --model), oracle (the suite's reference), baseline (task average)"),
+        typer.Option(
+            rich_help_panel=opt.POLICY_PANEL,
+            help="qwen (default with --model), oracle (the suite's reference), baseline (task average)",
+        ),
     ] = None,
     baseline_data: Annotated[
-        Path | None, typer.Option(help="--policy baseline: the training set whose per-task mean click it uses")
+        Path | None,
+        typer.Option(
+            rich_help_panel=opt.POLICY_PANEL,
+            help="--policy baseline: the training set whose per-task mean click it uses",
+        ),
     ] = None,
     blank_screenshot: Annotated[
-        bool, typer.Option("--blank-screenshot", help="ablation: the policy sees a grey screenshot")
+        bool,
+        typer.Option(
+            "--blank-screenshot", rich_help_panel=opt.POLICY_PANEL, help="ablation: the policy sees a grey screenshot"
+        ),
     ] = False,
     model: opt.Model = None,
     endpoint: opt.Endpoint = None,
@@ -81,22 +116,76 @@ def _bench_options(
     dtype: opt.Dtype = None,
     api_key_env: opt.ApiKeyEnv = "PIXELPILOT_API_KEY",
     request_timeout: opt.RequestTimeout = 60.0,
-    scale: Annotated[float, typer.Option(help="MiniWoB: device scale factor of the 160x210 task area")] = 2.0,
-    max_steps: Annotated[int | None, typer.Option(min=1, help="step cap per episode")] = None,
+    scale: Annotated[
+        float, typer.Option(rich_help_panel=opt.ENV_PANEL, help="MiniWoB: device scale factor of the 160x210 task area")
+    ] = 2.0,
+    max_steps: Annotated[
+        int | None, typer.Option(min=1, rich_help_panel=opt.LIMITS_PANEL, help="step cap per episode")
+    ] = None,
     episode_time_ms: Annotated[
-        int | None, typer.Option(min=100, help="MiniWoB: override the task's own time limit (ms)")
+        int | None,
+        typer.Option(
+            min=100, rich_help_panel=opt.LIMITS_PANEL, help="MiniWoB: override the task's own time limit (ms)"
+        ),
     ] = None,
     chromium: opt.Chromium = None,
-    serial: Annotated[list[str] | None, typer.Option(help="Android device serial (repeatable, one per worker)")] = None,
-    no_reports: Annotated[bool, typer.Option("--no-episode-reports", help="skip each bundle's report.html")] = False,
-    backend: Annotated[Backend, typer.Option(help="local worker processes, or Ray tasks on a cluster")] = Backend.local,
-    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start a local Ray)")] = None,
+    serial: Annotated[
+        list[str] | None,
+        typer.Option(rich_help_panel=opt.ENV_PANEL, help="Android device serial (repeatable, one per worker)"),
+    ] = None,
+    no_reports: Annotated[
+        bool,
+        typer.Option("--no-episode-reports", rich_help_panel=opt.OUTPUT_PANEL, help="skip each bundle's report.html"),
+    ] = False,
+    backend: Annotated[
+        Backend, typer.Option(rich_help_panel=opt.RUN_PANEL, help="local worker processes, or Ray tasks on a cluster")
+    ] = Backend.local,
+    ray_address: Annotated[
+        str | None, typer.Option(rich_help_panel=opt.RUN_PANEL, help="Ray cluster address (default: start a local Ray)")
+    ] = None,
+    each: Annotated[
+        bool, typer.Option("--each", rich_help_panel=opt.OUTPUT_PANEL, help="print a line per finished episode")
+    ] = False,
     verbose: opt.Verbose = False,
 ) -> None:
     """Template for the suite commands' options (never registered itself)."""
 
 
+# Options only some suites read (make_suite passes each suite what it uses); every other option is
+# shared. A suite's --help lists only its own, so `bench miniwob --serial` is an unknown option rather
+# than a silently ignored one. A suite not named here (a plugin's) keeps them all.
+SUITE_OPTIONS: dict[str, frozenset[str]] = {
+    "data": frozenset({"grounding", "steplevel", "examples", "android"}),
+    "serial": frozenset({"android"}),
+    "scale": frozenset({"miniwob"}),
+    "episode_time_ms": frozenset({"miniwob"}),
+    "seed_start": frozenset({"miniwob"}),
+    "chromium": frozenset({"miniwob", "examples"}),
+    "max_steps": frozenset({"miniwob", "examples", "android"}),
+    "no_reports": frozenset({"miniwob", "examples", "android"}),
+}
+_BUILTIN_SUITES = frozenset().union(*SUITE_OPTIONS.values())
+_TEMPLATE = inspect.signature(_bench_options, eval_str=True)
+_DEFAULTS = {name: p.default for name, p in _TEMPLATE.parameters.items() if p.default is not p.empty}
+
+
+def _suite_takes(suite_name: str, option: str) -> bool:
+    users = SUITE_OPTIONS.get(option)
+    return users is None or suite_name not in _BUILTIN_SUITES or suite_name in users
+
+
+def _episode_line(result: Any) -> str:
+    """One finished unit, for --each: task, seed, outcome, steps, time, and why it did not complete."""
+    mark = "[green]✓[/]" if result.success else "[red]✗[/]"
+    why = f" [dim]{escape(result.error.splitlines()[0])}[/]" if result.error else ""
+    return (
+        f"{mark} {escape(result.task)} seed {result.seed} {result.status}, {result.steps} "
+        f"step{'' if result.steps == 1 else 's'}, {result.elapsed_s:.1f} s{why}"
+    )
+
+
 def _run_bench(suite_name: str, **o: Any) -> None:
+    o = {**_DEFAULTS, **o}  # a suite's command lacks the options it does not use: they keep their defaults
     from pixelpilot.tasks.bench.contract import SuiteError
     from pixelpilot.tasks.bench.report import print_summary, write_summary
     from pixelpilot.tasks.bench.results import latest
@@ -179,6 +268,8 @@ def _run_bench(suite_name: str, **o: Any) -> None:
         wins[0] += result.success
         wins[1] += 1
         progress.update(bar, advance=1, rate=f"{100 * wins[0] / wins[1]:.1f}%")
+        if o["each"]:
+            progress.console.print(_episode_line(result), soft_wrap=True)
 
     with progress:
         bar = progress.add_task(suite_name, total=total, completed=done, rate="—")
@@ -218,11 +309,14 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _suite_command(name: str, help_text: str) -> Any:
-    @functools.wraps(_bench_options)
     def command(**kwargs: Any) -> None:
         _run_bench(name, **kwargs)
 
+    command.__name__ = name
     command.__doc__ = help_text
+    command.__signature__ = _TEMPLATE.replace(  # type: ignore[attr-defined]
+        parameters=[p for p in _TEMPLATE.parameters.values() if _suite_takes(name, p.name)]
+    )
     return command
 
 

@@ -19,7 +19,7 @@ def build(
         bool, typer.Option("--include-failures", help="also unsuccessful episodes (default: successful only)")
     ] = False,
     max_pixels: Annotated[int | None, typer.Option(min=784, help="visual pixel budget, as the policy will use")] = None,
-    min_pixels: Annotated[int | None, typer.Option(min=784)] = None,
+    min_pixels: Annotated[int | None, typer.Option(min=784, help="minimum visual pixels (default 56*56)")] = None,
     history: Annotated[int, typer.Option(min=0, help="previous actions in the prompt (as the policy)")] = 8,
     system_prompt: Annotated[
         str | None,
