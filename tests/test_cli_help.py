@@ -130,3 +130,21 @@ def test_bench_each_prints_a_line_per_finished_episode(tmp_path: Path) -> None:
     each = pixelpilot(*args, "--each", "--out", tmp_path / "each", timeout=600)
     assert each.returncode == 0, each.stderr + each.stdout
     assert sorted(line.findall(each.stderr)) == ["0", "1"], each.stderr
+
+
+def test_help_into_a_closed_pipe_exits_quietly() -> None:
+    """`pixelpilot run --help | head -1`: the reader is gone; no traceback, exit 1 as before."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody reads: every write fails with EPIPE
+    try:
+        proc = subprocess.run(
+            [*PIXELPILOT, "run", "--help"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            env={**os.environ, "COLUMNS": "120"},
+        )
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 1 and proc.stderr == "", proc.stderr

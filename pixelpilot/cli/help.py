@@ -56,7 +56,7 @@ def run_app(app: typer.Typer, args: Sequence[str] | None = None) -> int:
     except _click.exceptions.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except _click.exceptions.Abort:
+    except typer.Abort:
         print("Aborted!", file=sys.stderr)
         return 1
     return code if isinstance(code, int) else 0
