@@ -314,10 +314,19 @@ def _suite_command(name: str, help_text: str) -> Any:
 
     command.__name__ = name
     command.__doc__ = help_text
+    taken = [p.replace(kind=p.KEYWORD_ONLY) for p in _TEMPLATE.parameters.values() if _suite_takes(name, p.name)]
     command.__signature__ = _TEMPLATE.replace(  # type: ignore[attr-defined]
-        parameters=[p for p in _TEMPLATE.parameters.values() if _suite_takes(name, p.name)]
+        parameters=sorted(taken, key=_panel_rank)  # keyword-only, so --help can list them panel by panel
     )
     return command
+
+
+def _panel_rank(param: inspect.Parameter) -> int:
+    """Where PARAM's panel comes in a suite's --help: what it runs on, who acts, then how, and the output last."""
+    order = [opt.ENV_PANEL, opt.POLICY_PANEL, opt.MODEL_PANEL, opt.RUN_PANEL, opt.LIMITS_PANEL, opt.OUTPUT_PANEL]
+    info = next((m for m in getattr(param.annotation, "__metadata__", ()) if hasattr(m, "rich_help_panel")), None)
+    panel = getattr(info, "rich_help_panel", None)
+    return order.index(panel) if panel in order else len(order)
 
 
 def _register_suites() -> None:
