@@ -94,10 +94,22 @@ _INTENTS = """(() => {
     return id;
   };
   window.clearTimeout = function (id) { if (tracked.delete(id)) pending--; return clearT.call(this, id); };
-  window.__ppSettle = () => [document.readyState, pending, now() - lastFired];
+  // A form submitted into this tab navigates it once the browser runs the submission's task, which
+  // can come after the click's own work looks done: until then (1 s at most) a navigation is due.
+  // (A same-document navigation, such as action="#", changes location.href: no longer due.)
+  let submitted = null, submittedAt = -1e9, hrefAtSubmit = '';
+  document.addEventListener('submit', (e) => {
+    const f = e.target, attr = (n) => ((f && f.getAttribute && f.getAttribute(n)) || '').toLowerCase();
+    if (attr('method') === 'dialog' || !['', '_self'].includes(attr('target'))) return;
+    submitted = e; submittedAt = now(); hrefAtSubmit = location.href;
+  }, true);
+  const navDue = () => !!submitted && !submitted.defaultPrevented && now() - submittedAt < 1000
+    && location.href === hrefAtSubmit;
+  window.__ppSettle = () => [document.readyState, pending, now() - lastFired, navDue()];
 })();"""
-# One round trip: the document's state, action timers still due, ms since the last one fired.
-_SETTLE_STATE_EXPR = "(window.__ppSettle ? window.__ppSettle() : [document.readyState, 0, 1e9])"
+# One round trip: the document's state, action timers still due, ms since the last one fired, and
+# whether a form submission's navigation is still due.
+_SETTLE_STATE_EXPR = "(window.__ppSettle ? window.__ppSettle() : [document.readyState, 0, 1e9, false])"
 _TAKE_INTENTS_EXPR = "(() => { const i = window.__ppIntents || {}; window.__ppIntents = {}; return i; })()"
 
 
@@ -524,9 +536,9 @@ class BrowserEnv(Env):
                     quiet_since = now
                 try:
                     _, state_now, probe = self.page.evaluate(again)
-                    state, timers, since_fired = state_now
+                    state, timers, since_fired, navigation_due = state_now
                     # a timer that just fired may have started a navigation whose request is on its way
-                    ready = state != "loading" and timers == 0 and since_fired > 30
+                    ready = state != "loading" and timers == 0 and since_fired > 30 and not navigation_due
                 except PlaywrightError:
                     ready = False
                 if ready and now - quiet_since >= quiet_s and not popup_due and not download_due:
