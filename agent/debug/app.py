@@ -65,6 +65,7 @@ def debugger_routes(session: DebugSession) -> list[Route]:
     return [
         Route("/", static_file("debug.html")),
         Route("/app.js", static_file("app.js")),
+        Route("/page_token.js", static_file("page_token.js")),
         Route("/app.css", static_file("app.css")),
         Route("/api/state", state),
         Route("/api/events", events),

@@ -276,6 +276,7 @@ def viewer_routes(catalog: Catalog) -> list[Route]:
     return [
         Route("/", static_file("view.html")),
         Route("/view.js", static_file("view.js")),
+        Route("/page_token.js", static_file("page_token.js")),
         Route("/view.css", static_file("view.css")),
         Route("/app.css", static_file("app.css")),
         Route("/api/episodes", episodes),

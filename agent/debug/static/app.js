@@ -4,17 +4,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-// The server puts the session's token in the page; the ?token= the page was opened with leaves the
-// address bar (history, screen shares) at once. State changes send the token as a header, which a
-// page of another origin cannot make the browser send; images and events go by the per-port cookie.
-const token = document.querySelector('meta[name="pixelpilot-token"]').content;
-(() => {
-  const query = new URLSearchParams(location.search);
-  if (!query.has("token")) return;
-  query.delete("token");
-  const rest = query.toString();
-  history.replaceState(history.state, "", location.pathname + (rest ? "?" + rest : "") + location.hash);
-})();
+// `token` comes from page_token.js (loaded first), which also takes ?token= out of the address bar.
 const headers = { "content-type": "application/json", "x-pixelpilot-token": token };
 let state = null;
 let shownShot = null;

@@ -5,17 +5,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-// The server puts the session's token in the page; the ?token= the page was opened with leaves the
-// address bar (history, screen shares) at once. API reads send it as a header; images go by the
-// per-port cookie, which the server honours only for requests from this page (Sec-Fetch-Site).
-const token = document.querySelector('meta[name="pixelpilot-token"]').content;
-(() => {
-  const query = new URLSearchParams(location.search);
-  if (!query.has("token")) return;
-  query.delete("token");
-  const rest = query.toString();
-  history.replaceState(history.state, "", location.pathname + (rest ? "?" + rest : "") + location.hash);
-})();
+// `token` comes from page_token.js (loaded first), which also takes ?token= out of the address bar.
 const headers = { "x-pixelpilot-token": token };
 let episodes = [];
 const byId = new Map();
