@@ -43,18 +43,15 @@ from pixelpilot.tools import (
     Wait,
 )
 
-_ACTIVE_IS_SECRET = """() => {
-  let el = document.activeElement;
-  while (el && el.shadowRoot && el.shadowRoot.activeElement) el = el.shadowRoot.activeElement;
-  return !!el && el.tagName === 'INPUT' && (el.type || '').toLowerCase() === 'password';
-}"""
-# Where typed text would go: an editable element (text-like input, textarea, contenteditable), a
-# frame (its own focus cannot be read across origins, so it is trusted), or nowhere.
+# Where typed text would go: a password field, another editable element (text-like input,
+# textarea, contenteditable), a frame (its own focus cannot be read across origins, so it is
+# trusted), or nowhere. One round trip answers both "can this be typed into" and "is it a secret".
 _ACTIVE_FIELD = """() => {
   let el = document.activeElement;
   while (el && el.shadowRoot && el.shadowRoot.activeElement) el = el.shadowRoot.activeElement;
   if (!el || el === document.body || el === document.documentElement) return 'none';
   if (el.tagName === 'IFRAME' || el.tagName === 'FRAME') return 'frame';
+  if (el.tagName === 'INPUT' && (el.type || '').toLowerCase() === 'password') return 'password';
   if (el.isContentEditable || el.tagName === 'TEXTAREA') return 'field';
   const off = ['button', 'checkbox', 'radio', 'submit', 'reset', 'image', 'file', 'range', 'color', 'hidden'];
   if (el.tagName === 'INPUT' && !off.includes((el.type || '').toLowerCase())) return 'field';
@@ -377,7 +374,7 @@ class BrowserEnv(Env):
 
     def focus_is_secret(self) -> bool:
         try:
-            return bool(self.page.evaluate(_ACTIVE_IS_SECRET))
+            return self.page.evaluate(_ACTIVE_FIELD) == "password"
         except (PlaywrightError, EnvError):
             return False
 
@@ -452,11 +449,11 @@ class BrowserEnv(Env):
     def _type(self, action: Type, g: ScreenGeometry) -> ActionResult | None:
         page = self.page
         focus = page.evaluate(_ACTIVE_FIELD)
-        if focus not in ("field", "frame"):
+        if focus not in ("field", "password", "frame"):
             # the keys would go to the page, not into a field: say so rather than report a delivery
             where = "nothing has focus" if focus == "none" else f"the focus is on a <{focus}>, not a text field"
             return ActionResult.failure(f"no focused text field to type into ({where}); click the field first")
-        secret = bool(page.evaluate(_ACTIVE_IS_SECRET))
+        secret = focus == "password"
         if action.clear:
             page.keyboard.press("ControlOrMeta+a")
             page.keyboard.press("Backspace")
