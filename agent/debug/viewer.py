@@ -283,4 +283,3 @@ def viewer_routes(catalog: Catalog) -> list[Route]:
         Route("/api/episodes/{id}", episode),
         Route("/api/episodes/{id}/files/{name:path}", episode_file),
     ]
-

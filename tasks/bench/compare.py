@@ -113,8 +113,12 @@ def render_compare_html(report: dict[str, Any], run_a: Path, run_b: Path, page_p
         name = str(p.get("model") or p.get("kind") or "")
         return f"<code>{e(name)}</code> · run key <code>{e(side['run_key'])}</code>"
 
-    head = meta_table([("A (baseline)", f"{e(str(run_a))} · {who(report['run_a'])}"),
-                       ("B", f"{e(str(run_b))} · {who(report['run_b'])}")])
+    head = meta_table(
+        [
+            ("A (baseline)", f"{e(str(run_a))} · {who(report['run_a'])}"),
+            ("B", f"{e(str(run_b))} · {who(report['run_b'])}"),
+        ]
+    )
     warn = "".join(f"<p class='bad'>warning: {e(w)}</p>" for w in report["warnings"])
     rows = []
     for row in [*report["tasks"], report["overall"]]:

@@ -175,10 +175,24 @@ def print_suite_summary(extra: dict[str, Any], console: Console) -> None:
         for group in ("per_split", "per_platform"):
             for name, c in extra[group].items():
                 rows.append([group.replace("per_", ""), name, str(c["hits"]), str(c["n"]), _pct(c["accuracy"])])
-        rows.append(["overall", "sample-weighted", str(extra["hits"]), str(extra["samples"]),
-                     _pct(extra["sample_weighted_accuracy"])])
-        rows.append(["overall", "split-averaged", "", str(len(extra["per_split"])) + " splits",
-                     _pct(extra["split_averaged_accuracy"])])
+        rows.append(
+            [
+                "overall",
+                "sample-weighted",
+                str(extra["hits"]),
+                str(extra["samples"]),
+                _pct(extra["sample_weighted_accuracy"]),
+            ]
+        )
+        rows.append(
+            [
+                "overall",
+                "split-averaged",
+                "",
+                str(len(extra["per_split"])) + " splits",
+                _pct(extra["split_averaged_accuracy"]),
+            ]
+        )
         print_columns(console, ["by", "group", "hits", "n", "accuracy"], rows, left={0, 1})
         console.print(
             "sample-weighted = all hits / all samples; split-averaged = mean of the per-split accuracies; "
