@@ -67,6 +67,7 @@ def _is_path(name: str) -> bool:
     tool = tool_named(name)
     return tool is not None and len(tool.point_fields) == 2
 
+
 Box = tuple[float, float, float, float]
 """(x0, y0, x1, y1) in screenshot pixels, edges included."""
 
