@@ -82,6 +82,15 @@ def _bench_options(
         Path | None,
         typer.Option(rich_help_panel=opt.RUN_PANEL, help="dataset for grounding/steplevel; task folder otherwise"),
     ] = None,
+    matching: Annotated[
+        str | None,
+        typer.Option(
+            rich_help_panel=opt.RUN_PANEL,
+            metavar="reference|strict",
+            help="steplevel scoring rules: reference = the AITZ/AITW evaluators' (default for AITZ data), "
+            "strict = pixelpilot's (default for its own episodes); docs/BENCHMARKS.md",
+        ),
+    ] = None,
     policy: Annotated[
         BenchPolicy | None,
         typer.Option(
@@ -156,6 +165,7 @@ def _bench_options(
 # than a silently ignored one. A suite not named here (a plugin's) keeps them all.
 SUITE_OPTIONS: dict[str, frozenset[str]] = {
     "data": frozenset({"grounding", "steplevel", "examples", "android"}),
+    "matching": frozenset({"steplevel"}),
     "serial": frozenset({"android"}),
     "scale": frozenset({"miniwob"}),
     "episode_time_ms": frozenset({"miniwob"}),
@@ -374,13 +384,19 @@ def compare(
     html_file: Annotated[
         Path | None, typer.Option("--html", help="also write the comparison page (deltas, flipped episodes) to FILE")
     ] = None,
+    allow_mixed_matching: Annotated[
+        bool,
+        typer.Option(
+            "--allow-mixed-matching", help="compare step-level runs scored by different --matching modes (warns)"
+        ),
+    ] = False,
 ) -> None:
     """Per-task success deltas of RUN_B against RUN_A, with exact significance tests."""
     from pixelpilot.tasks.bench.compare import CompareError, compare_runs, render_compare_html
     from pixelpilot.tasks.bench.report import print_columns
 
     try:
-        report = compare_runs(run_a, run_b)
+        report = compare_runs(run_a, run_b, allow_mixed_matching=allow_mixed_matching)
         if html_file is not None:
             html_file.write_text(render_compare_html(report, run_a, run_b, html_file))
     except CompareError as exc:

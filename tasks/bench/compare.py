@@ -3,7 +3,9 @@
 Units that ran in both runs (same task and seed) are compared pairwise (McNemar's exact test on
 the units only one run solved), which is far more sensitive than comparing two rates; tasks with
 no shared seeds fall back to Fisher's exact test. Runs of different suites or suite settings can
-still be compared, with a warning, because that is sometimes the point (scale 1 vs scale 2).
+still be compared, with a warning, because that is sometimes the point (scale 1 vs scale 2). Step-level
+runs scored by different matching modes cannot, unless asked to: the same decisions score differently
+under the two modes, so a delta between them would be a property of the rules, not of the policies.
 """
 
 from __future__ import annotations
@@ -20,7 +22,18 @@ from pixelpilot.tasks.bench.stats import compare
 
 
 class CompareError(ValueError):
-    """A run folder is missing or unreadable."""
+    """A run folder is missing or unreadable, or the two runs must not be compared."""
+
+
+def matching_of(manifest: RunManifest) -> str | None:
+    """The matching mode a step-level run was scored by; None for other suites.
+
+    Step-level runs recorded before the modes existed name none: they were scored by today's strict rules.
+    """
+    settings = manifest.identity.get("suite_settings") or {}
+    if "matching" in settings:
+        return str(settings["matching"])
+    return "strict" if manifest.suite == "steplevel" else None
 
 
 def _load(run: Path) -> tuple[RunManifest, dict[str, dict[str, bool]]]:
@@ -45,11 +58,23 @@ def _load_units(run: Path) -> tuple[RunManifest, dict[str, UnitResult]]:
     return manifest, units
 
 
-def compare_runs(run_a: Path, run_b: Path) -> dict[str, Any]:
-    """Per-task and overall comparison of run B against baseline run A (JSON-ready)."""
+def compare_runs(run_a: Path, run_b: Path, *, allow_mixed_matching: bool = False) -> dict[str, Any]:
+    """Per-task and overall comparison of run B against baseline run A (JSON-ready).
+
+    Raises CompareError when the runs were scored by different matching modes, unless
+    ``allow_mixed_matching`` (then it is a warning).
+    """
     man_a, a = _load(run_a)
     man_b, b = _load(run_b)
     warnings: list[str] = []
+    mode_a, mode_b = matching_of(man_a), matching_of(man_b)
+    if mode_a is not None and mode_b is not None and mode_a != mode_b:
+        what = f"{run_a} was scored with --matching {mode_a}, {run_b} with --matching {mode_b}"
+        if not allow_mixed_matching:
+            raise CompareError(
+                f"refusing to compare: {what}; rerun one with the other's mode or pass --allow-mixed-matching"
+            )
+        warnings.append(f"different matching modes: {what}")
     if man_a.suite != man_b.suite:
         warnings.append(f"different suites: {man_a.suite} vs {man_b.suite}")
     settings_a = man_a.identity.get("suite_settings")
@@ -72,8 +97,8 @@ def compare_runs(run_a: Path, run_b: Path) -> dict[str, Any]:
         all_b.update(b[task])
     overall = compare(all_a, all_b)
     return {
-        "run_a": {"path": str(run_a), "run_key": man_a.run_key, "policy": man_a.policy},
-        "run_b": {"path": str(run_b), "run_key": man_b.run_key, "policy": man_b.policy},
+        "run_a": {"path": str(run_a), "run_key": man_a.run_key, "policy": man_a.policy, "matching": mode_a},
+        "run_b": {"path": str(run_b), "run_key": man_b.run_key, "policy": man_b.policy, "matching": mode_b},
         "warnings": warnings,
         "tasks": rows,
         "overall": {"task": "overall", **overall.__dict__},

@@ -4,7 +4,8 @@ Live suites ask whether an episode succeeds; offline sets ask, for each recorded
 policy proposes the recorded action given the recorded history. That isolates the decision from the
 environment, is deterministic, and is how the Qwen2-VL paper reports Android-in-the-Zoo (type match,
 exact match). Inputs are AITZ-style JSON (steplevel_data) or pixelpilot's own bundles; the matching
-rules live in steplevel_match.
+rules live in steplevel_match (``strict``) and steplevel_reference (``reference``, the published
+evaluators' rules). A run is scored by one mode, which is part of its run key.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from pixelpilot.tasks.bench.steplevel_match import (
     steplevel_summary,
     tool_group,
 )
+from pixelpilot.tasks.bench.steplevel_reference import MATCHING_MODES, MatchingMode, describe
 from pixelpilot.tools import REGISTRY, ToolValidationError
 
 _OK_RESULT = {"ok": True, "error": None, "info": {}, "sensitive": False}
@@ -139,9 +141,23 @@ def _validated(decision: Decision) -> tuple[dict[str, Any] | None, str | None]:
         return None, str(exc)
 
 
-def score_decision(sample: StepSample, predicted: dict[str, Any] | None, error: str | None = None) -> StepScore:
+def default_matching(samples: Iterable[StepSample]) -> MatchingMode:
+    """``reference`` for published AITZ data (the figures it is compared with were scored that way),
+    ``strict`` as soon as one sample is one of pixelpilot's own episodes (a bundle, or a set made from
+    bundles), whose gold actions AITW's encoding cannot always express."""
+    return "strict" if any(s.origin == "pixelpilot" for s in samples) else "reference"
+
+
+def score_decision(
+    sample: StepSample,
+    predicted: dict[str, Any] | None,
+    error: str | None = None,
+    mode: MatchingMode = "strict",
+) -> StepScore:
     screen = (sample.width, sample.height)
-    type_match, exact = match_action(sample.gold, predicted, screen, gold_box=sample.gold_box)
+    type_match, exact = match_action(
+        sample.gold, predicted, screen, gold_box=sample.gold_box, mode=mode, boxes=sample.ui_boxes
+    )
     return StepScore(
         episode=sample.episode,
         step=sample.step,
@@ -164,6 +180,7 @@ class StepLevelWorker(Worker):
         *,
         index: int = 0,
         run_key: str = "",
+        matching: MatchingMode = "strict",
     ) -> None:
         #: Looks samples up for units that arrive without one in their payload (loaded on first need).
         self.samples = samples
@@ -171,6 +188,8 @@ class StepLevelWorker(Worker):
         self.index = index
         #: The runner may set this so results carry their run's key.
         self.run_key = run_key
+        #: The matching mode every unit is scored by (the suite's; part of the run key).
+        self.matching: MatchingMode = matching
 
     def close(self) -> None:
         """Release the model (a local backend holds weights; a served one, a connection)."""
@@ -195,7 +214,7 @@ class StepLevelWorker(Worker):
                 raise SuiteError(f"steplevel: no sample {unit.task!r} in this set")
             sample = found
         predicted, error, decision = self.decide(sample)
-        score = score_decision(sample, predicted, error)
+        score = score_decision(sample, predicted, error, self.matching)
         metrics: dict[str, float] = {
             "type_match": float(score.type_match),
             "exact_match": float(score.exact_match),
@@ -234,12 +253,23 @@ class StepLevelSuite(Suite):
     name = "steplevel"
     kind = "offline"
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, matching: str | None = None) -> None:
+        """``matching``: ``reference`` or ``strict``; None picks by the data (default_matching)."""
+        if matching is not None and matching not in MATCHING_MODES:
+            raise SuiteError(f"--matching {matching!r}: unknown matching mode; known: {', '.join(MATCHING_MODES)}")
         self.path = Path(path)
         self._samples: dict[str, StepSample] | None = None
+        self._matching: MatchingMode | None = matching  # type: ignore[assignment]
 
     def __getstate__(self) -> dict[str, Any]:  # pickled to workers: send the path, not the loaded samples
-        return {"path": self.path, "_samples": None}
+        return {"path": self.path, "_samples": None, "_matching": self.matching}
+
+    @property
+    def matching(self) -> MatchingMode:
+        """The mode this run is scored by: the one asked for, else the data's default (reads the set once)."""
+        if self._matching is None:
+            self._matching = default_matching(self.samples().values())
+        return self._matching
 
     def samples(self) -> dict[str, StepSample]:
         if self._samples is None:
@@ -265,13 +295,14 @@ class StepLevelSuite(Suite):
             policy = policy_spec
         else:
             policy = policy_spec.build()
-        return StepLevelWorker(self.samples, policy, index=index)
+        return StepLevelWorker(self.samples, policy, index=index, matching=self.matching)
 
     def summarize(self, results: list[UnitResult]) -> dict[str, Any] | None:
-        return steplevel_summary(results)
+        return {"matching": self.matching, "matching_rules": describe(self.matching), **steplevel_summary(results)}
 
     def settings(self) -> dict[str, Any]:
-        return {"set": str(self.path.resolve()), "digest": set_digest(self.path)}
+        """What makes two runs' scores comparable: the set, its annotations, and the matching mode."""
+        return {"set": str(self.path.resolve()), "digest": set_digest(self.path), "matching": self.matching}
 
     def describe_run(self) -> dict[str, Any]:
         samples = self.samples().values()
@@ -293,7 +324,7 @@ def set_digest(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def evaluate_bundle(policy: Policy, bundle: Path | str) -> list[StepScore]:
+def evaluate_bundle(policy: Policy, bundle: Path | str, matching: MatchingMode = "strict") -> list[StepScore]:
     """Re-ask ``policy`` on a recorded bundle through the Qwen2-VL policy's replay hook and score each step.
 
     The steps scored are those a step-level set made from the bundle would hold (executed without
@@ -308,12 +339,13 @@ def evaluate_bundle(policy: Policy, bundle: Path | str) -> list[StepScore]:
         sample = samples.get(pair.step)
         if sample is None or pair.gold is None:
             continue
-        scores.append(score_decision(sample, pair.predicted, pair.parse_error))
+        scores.append(score_decision(sample, pair.predicted, pair.parse_error, matching))
     return scores
 
 
 __all__ = [
     "FAMILY_GROUPS",
+    "MATCHING_MODES",
     "StepLevelOracle",
     "StepLevelSuite",
     "StepLevelWorker",
@@ -323,6 +355,7 @@ __all__ = [
     "action_to_aitw",
     "aitw_to_action",
     "bundles_to_steplevel",
+    "default_matching",
     "evaluate_bundle",
     "match_action",
     "normalize_text",

@@ -26,7 +26,7 @@ import math
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from loguru import logger
 from PIL import Image
@@ -56,6 +56,12 @@ class StepSample(BaseModel):
     env: str = Field("android", description="the env kind the step was recorded on (env/registry.py)")
     gold: dict[str, Any] = Field(description="the gold tool call, screenshot px")
     gold_box: Box | None = Field(None, description="the gold element's box (x0, y0, x1, y1), screenshot px")
+    ui_boxes: list[Box] = Field(
+        default_factory=list, description="every annotated element's box (AITZ ui_positions), screenshot px"
+    )
+    origin: Literal["aitz", "pixelpilot"] = Field(
+        "pixelpilot", description="aitz: a step of published AITZ/AITW data; pixelpilot: one of our own episodes"
+    )
     history: list[dict[str, Any]] = Field(default_factory=list, description="previous gold tool calls, in order")
     url: str | None = None
     source: str = Field("", description="the file (or bundle) the sample came from")
@@ -253,7 +259,8 @@ def read_aitz_file(path: Path, root: Path | None = None) -> list[StepSample]:
             gold = REGISTRY.validate(gold).model_dump(mode="json")
         except ToolValidationError as exc:
             raise SuiteError(f"{where}: gold action: {exc}") from None
-        box = gold_element_box(gold, _boxes(step.get("ui_positions"), width, height, where))
+        ui_boxes = _boxes(step.get("ui_positions"), width, height, where)
+        box = gold_element_box(gold, ui_boxes)
         past = extra.get("history", history)
         if not isinstance(past, list) or not all(isinstance(a, dict) for a in past):
             raise SuiteError(f"{where}: pixelpilot.history must be a list of actions")
@@ -271,6 +278,8 @@ def read_aitz_file(path: Path, root: Path | None = None) -> list[StepSample]:
                 env=env,
                 gold=gold,
                 gold_box=box,
+                ui_boxes=ui_boxes,
+                origin="pixelpilot" if step.get("pixelpilot") is not None else "aitz",
                 history=list(past),
                 url=extra.get("url"),
                 source=str(path),

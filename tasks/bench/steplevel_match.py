@@ -35,15 +35,20 @@ Exact match, within a type group:
   the axis; AITZ compares the direction, and so do we.
 - type: normalized text equality (lowercase, strip, whitespace collapsed). The AITZ evaluator is more
   lenient (containment or Levenshtein ratio > 0.8); ours is the stricter, documented rule.
+
+These are the ``strict`` matching mode. ``reference`` (steplevel_reference) swaps in the published
+evaluators' own rules where they differ (1.4x box enlargement over every annotated box, the AITZ
+scroll-axis bias, lenient text, AITW press codes), so scores can be set beside published AITZ figures.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pixelpilot.tasks.bench.steplevel_reference import MatchingMode, check_mode, exact_in_group
 from pixelpilot.tools import tool_named
 
 #: Fraction of the screen (normalized distance) within which two taps match (AITW ``_TAP_DISTANCE_THRESHOLD``).
@@ -129,17 +134,28 @@ def match_action(
     predicted: Mapping[str, Any] | None,
     screen: tuple[int, int],
     gold_box: Box | None = None,
+    *,
+    mode: MatchingMode = "strict",
+    boxes: Sequence[Box] = (),
 ) -> tuple[bool, bool]:
     """(type_match, exact_match) of a predicted action against the gold one, both in screenshot px.
 
     ``screen`` is (width, height) of the screenshot; ``gold_box`` the gold element's box, when known.
-    A missing prediction (parse failure, invalid tool call) matches nothing.
+    ``mode`` picks the rules (``strict`` these, ``reference`` the published evaluators'); ``boxes``
+    are every annotated element of the screen, which reference's click rule reads (``gold_box``
+    stands in when there are none). A missing prediction (parse failure, invalid tool call) matches nothing.
     """
+    check_mode(mode)
     if predicted is None:
         return False, False
     group = action_group(gold, screen)
     if action_group(predicted, screen) != group:
         return False, False
+    if mode == "reference":
+        annotated = list(boxes) or ([gold_box] if gold_box is not None else [])
+        exact = exact_in_group(group, gold, predicted, screen, annotated, _point)
+        if exact is not None:
+            return True, exact
     if group == "click":
         gold_xy, pred_xy = _point(gold), _point(predicted)
         inside = gold_box is not None and point_in_box(pred_xy, gold_box)

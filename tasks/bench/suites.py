@@ -43,7 +43,7 @@ def make_suite(name: str, options: dict[str, Any]) -> Suite:
             return GroundingSuite(data)
         from pixelpilot.tasks.bench.steplevel import StepLevelSuite
 
-        return StepLevelSuite(data)
+        return StepLevelSuite(data, matching=options.get("matching"))
     if name in ("examples", "android"):
         from pixelpilot.tasks.bench.tasksuite import TaskFileSuite
 
