@@ -14,6 +14,7 @@ from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field
 
 from pixelpilot.agent.policy import Policy
+from pixelpilot.agent.qwen.env_inputs import EnvInputsTable
 from pixelpilot.agent.qwen.resize import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS
 
 #: Where the embedded default model lives (``--model default``).
@@ -38,6 +39,10 @@ def _warn_once(folder: Path, setting: str, given: object, trained: object) -> No
         trained,
         given,
     )
+
+
+def _inputs_identity(table: EnvInputsTable) -> dict[str, dict[str, int]]:
+    return {kind: inputs.model_dump() for kind, inputs in sorted(table.items())}
 
 
 class PolicySpecError(ValueError):
@@ -69,6 +74,9 @@ class PolicySpec(BaseModel):
     request_timeout: float = Field(60.0, gt=0)
     script: Path | None = Field(None, description="scripted policy: the actions file")
     system_prompt: str | None = Field(None, description="set from a trained model's pixelpilot.json")
+    env_inputs: EnvInputsTable | None = Field(
+        None, description="pixel limits per env kind; set from a trained model's pixelpilot.json ('inputs')"
+    )
     baseline_data: Path | None = Field(None, description="baseline policy: the training set to average")
     blank_screenshot: bool = Field(False, description="ablation: the policy sees a grey screenshot")
 
@@ -125,6 +133,10 @@ class PolicySpec(BaseModel):
                 update[mine] = trained
             elif mine in _TRAINED_INPUTS and getattr(self, mine) != trained:
                 _warn_once(folder, mine, getattr(self, mine), trained)
+        # the per-env budgets apply where the user left the pixel limits alone: an explicit limit wins everywhere
+        pixels_default = all(getattr(self, f) == defaults[f].default for f in _TRAINED_INPUTS)
+        if meta.inputs and self.env_inputs is None and pixels_default:
+            update["env_inputs"] = meta.inputs
         return self.model_copy(update=update)
 
     def resolved_dialect(self) -> str | None:
@@ -150,6 +162,7 @@ class PolicySpec(BaseModel):
                 "dialect": self.resolved_dialect(),
                 "min_pixels": self.min_pixels,
                 "max_pixels": self.max_pixels,
+                **({"env_inputs": _inputs_identity(self.env_inputs)} if self.env_inputs else {}),
                 "prompt_version": PROMPT_VERSION,
                 "system_prompt": self.system_prompt,
                 "history": self.history,
@@ -214,7 +227,7 @@ class PolicySpec(BaseModel):
             else {"device": self.device, "dtype": self.dtype, "attn_implementation": self.attn}
         )
         try:
-            return make_policy(
+            policy = make_policy(
                 self.model or "",
                 endpoint=self.endpoint,
                 dialect=self.dialect,
@@ -225,3 +238,6 @@ class PolicySpec(BaseModel):
             )
         except (BackendError, ValueError) as exc:
             raise PolicySpecError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+        if self.env_inputs:
+            policy.config = policy.config.model_copy(update={"env_inputs": self.env_inputs})
+        return policy

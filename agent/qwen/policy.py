@@ -20,6 +20,7 @@ from pixelpilot.agent.policy import Decision, Policy
 from pixelpilot.agent.qwen.backends.base import Backend, BackendError, ModelResponse, SamplingConfig
 from pixelpilot.agent.qwen.dialects import get_dialect
 from pixelpilot.agent.qwen.dialects.base import Dialect, EnvKind, ParseError, TruncatedOutputError
+from pixelpilot.agent.qwen.env_inputs import EnvInputsTable, prompt_for_env
 from pixelpilot.agent.qwen.prompt import (
     PROMPT_VERSION,
     PromptConfig,
@@ -37,6 +38,9 @@ class QwenPolicyConfig(BaseModel):
     prompt: PromptConfig = Field(default_factory=PromptConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     max_repairs: int = Field(2, ge=0, description="re-asks after a parse error within one step")
+    env_inputs: EnvInputsTable = Field(
+        default_factory=dict, description="pixel limits per env kind, replacing the prompt's (agent/qwen/env_inputs.py)"
+    )
 
 
 class QwenPolicy(Policy):
@@ -71,7 +75,7 @@ class QwenPolicy(Policy):
             observation=observation,
             history=history,
             past_observations=list(self._past),
-            config=self.config.prompt,
+            config=prompt_for_env(self.config.prompt, self.config.env_inputs, self.env),
             sampling=self.config.sampling,
             hint=hint,
         )

@@ -21,6 +21,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from pixelpilot.agent.qwen.env_inputs import EnvInputsTable
+
 FORMAT_VERSION = 1
 INFO_FILE = "dataset.json"
 DATA_DIR = "data"
@@ -97,6 +99,8 @@ class ModelMeta(BaseModel):
     #: decoding settings the model was evaluated with; applied where the user left the defaults
     max_new_tokens: int | None = None
     max_repairs: int | None = None
+    #: input settings per env kind (agent/qwen/env_inputs.py); a kind without one uses the settings above
+    inputs: EnvInputsTable = Field(default_factory=dict)
 
     @classmethod
     def of(cls, info: DatasetInfo, *, position_frame: bool = False, max_pixels: int | None = None) -> ModelMeta:
