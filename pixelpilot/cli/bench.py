@@ -116,6 +116,7 @@ def _bench_options(
     dialect: opt.Dialect = None,
     max_pixels: opt.MaxPixels = None,
     min_pixels: opt.MinPixels = None,
+    sweep_max_pixels: opt.SweepMaxPixels = None,
     history: opt.History = 8,
     max_repairs: opt.MaxRepairs = 2,
     sample: opt.Sample = False,
@@ -206,6 +207,9 @@ def _run_bench(suite_name: str, **o: Any) -> None:
     kind = o["policy"].value if o["policy"] else ("qwen" if o["model"] else None)
     if kind is None:
         fail("choose who acts: --model MODEL (with --endpoint for a served one) or --policy oracle")
+    if o["sweep_max_pixels"] is not None:
+        _run_sweep(suite_name, kind, o)
+        return
     try:
         spec = PolicySpec(
             kind=kind,
@@ -307,6 +311,45 @@ def _run_bench(suite_name: str, **o: Any) -> None:
             soft_wrap=True,
         )
         raise typer.Exit(1)
+
+
+def _run_sweep(suite_name: str, kind: str, o: dict[str, Any]) -> None:
+    """One run per --sweep-max-pixels budget (smallest first), each in its own folder under --out, then
+    the sweep's table and report; exit 1 if any budget lost units, 130 at once when interrupted."""
+    from pixelpilot.tasks.bench import sweep
+    from pixelpilot.tasks.bench.contract import SuiteError
+
+    if kind != "qwen":
+        fail(f"--sweep-max-pixels needs a model (--model): the {kind} policy does not see a pixel budget")
+    if o["max_pixels"] is not None:
+        fail("--sweep-max-pixels replaces --max-pixels: give one or the other")
+    try:
+        resolved = PolicySpec(kind="qwen", model=o["model"], endpoint=o["endpoint"]).resolved()
+        floor = o["min_pixels"] or resolved.min_pixels
+        budgets = sorted(sweep.parse_budgets(o["sweep_max_pixels"], min_pixels=floor))
+        covered = sweep.open_sweep(o["out_dir"], suite_name, budgets, resume=o["resume"])
+    except (PolicySpecError, SuiteError) as exc:
+        fail(_one_line(exc))
+    except OSError as exc:
+        fail(f"cannot use --out {o['out_dir']}: {exc.strerror or _one_line(exc)}")
+    status = 0
+    try:
+        for budget in budgets:
+            out.print(f"[bold]max pixels {budget}[/]", soft_wrap=True)
+            try:
+                folder = sweep.budget_dir(o["out_dir"], budget)
+                _run_bench(suite_name, **{**o, "sweep_max_pixels": None, "max_pixels": budget, "out_dir": folder})
+            except typer.Exit as exc:
+                if exc.exit_code != 1:
+                    raise
+                status = 1  # lost units in this budget: say so at the end, but run the other budgets
+    finally:
+        summary = sweep.sweep_summary(o["out_dir"], covered, suite_name)
+        sweep.write_sweep(o["out_dir"], summary)
+    sweep.print_sweep(summary, out)
+    out.print(f"sweep report: {o['out_dir'] / 'report.html'}", soft_wrap=not out.is_terminal)
+    if status:
+        raise typer.Exit(status)
 
 
 def _one_line(exc: BaseException) -> str:

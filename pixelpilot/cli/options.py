@@ -55,6 +55,16 @@ MaxPixels = Annotated[
 MinPixels = Annotated[
     int | None, typer.Option(rich_help_panel=MODEL_PANEL, min=784, help="minimum visual pixels (default 56*56)")
 ]
+SweepMaxPixels = Annotated[
+    str | None,
+    typer.Option(
+        "--sweep-max-pixels",
+        rich_help_panel=MODEL_PANEL,
+        metavar="A,B,...",
+        help="run once per pixel budget (e.g. 200704,401408,1280*28*28), each in OUT/max-pixels-N; "
+        "OUT/report.html charts success and latency against visual tokens",
+    ),
+]
 History = Annotated[int, typer.Option(rich_help_panel=MODEL_PANEL, min=0, help="previous actions shown to the model")]
 HistoryImages = Annotated[
     int, typer.Option(rich_help_panel=MODEL_PANEL, min=0, help="previous screenshots shown to the model")
