@@ -60,6 +60,9 @@ class PolicySpec(BaseModel):
     dialect: str | None = None
     min_pixels: int = Field(DEFAULT_MIN_PIXELS, ge=28 * 28)
     max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=28 * 28)
+    resize_factor: int | None = Field(
+        None, ge=2, description="px per visual token side (patch x merge); None: the model folder's or id's"
+    )
     history: int = Field(8, ge=0)
     history_images: int = Field(0, ge=0)
     max_repairs: int = Field(2, ge=0)
@@ -147,6 +150,21 @@ class PolicySpec(BaseModel):
         spec = self.resolved()
         return spec.dialect or infer_dialect(spec.model or "")
 
+    def resolved_resize_factor(self) -> int | None:
+        """The model's resize factor as the built policy will use it (families.resolve_resize_factor), so
+        a parent process can refuse what its workers would; PolicySpecError (one line) when nothing knows it."""
+        if self.kind != "qwen":
+            return None
+        from pixelpilot.agent.qwen.families import resolve_resize_factor
+
+        spec = self.resolved()
+        try:
+            return resolve_resize_factor(
+                spec.model or "", explicit=spec.resize_factor, dialect=spec.dialect, local=not spec.endpoint
+            ).factor
+        except ValueError as exc:
+            raise PolicySpecError(str(exc)) from None
+
     def run_identity(self) -> dict[str, Any]:
         """The fields that make results comparable (the benchmark run key hashes these)."""
         from pixelpilot.agent.qwen.prompt import PROMPT_VERSION
@@ -163,6 +181,7 @@ class PolicySpec(BaseModel):
                 "min_pixels": self.min_pixels,
                 "max_pixels": self.max_pixels,
                 **({"env_inputs": _inputs_identity(self.env_inputs)} if self.env_inputs else {}),
+                **({"resize_factor": self.resize_factor} if self.resize_factor is not None else {}),
                 "prompt_version": PROMPT_VERSION,
                 "system_prompt": self.system_prompt,
                 "history": self.history,
@@ -234,6 +253,7 @@ class PolicySpec(BaseModel):
                 prompt=prompt,
                 sampling=sampling,
                 max_repairs=self.max_repairs,
+                resize_factor=self.resize_factor,
                 **options,
             )
         except (BackendError, ValueError) as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pixelpilot.agent.qwen.backends.base import Backend, BackendError, SamplingConfig
 from pixelpilot.agent.qwen.dialects import DIALECTS, infer_dialect
+from pixelpilot.agent.qwen.families import resolve_resize_factor
 from pixelpilot.agent.qwen.policy import QwenPolicy, QwenPolicyConfig
 from pixelpilot.agent.qwen.prompt import PromptConfig
 
@@ -51,8 +52,13 @@ def make_policy(
     prompt: PromptConfig | None = None,
     sampling: SamplingConfig | None = None,
     max_repairs: int = 2,
+    resize_factor: int | None = None,
     **backend_options: object,
 ) -> QwenPolicy:
+    """A policy for ``model``. Its resize factor comes from ``resize_factor``, else the model folder's
+    processor config, its id, or an explicit ``dialect`` (families.resolve_resize_factor); when none
+    knows it, a ResizeFactorError (a ValueError), after the backend has been reached, so an unreachable
+    endpoint is reported as such first."""
     name = dialect or infer_dialect(model)
     if name not in DIALECTS:
         raise ValueError(f"unknown dialect {name!r}; known: {', '.join(DIALECTS)}")
@@ -60,5 +66,11 @@ def make_policy(
     backend = make_backend(
         model, endpoint=endpoint, min_pixels=prompt.min_pixels, max_pixels=prompt.max_pixels, **backend_options
     )  # type: ignore[arg-type]
+    try:
+        choice = resolve_resize_factor(model, explicit=resize_factor, dialect=dialect, local=not endpoint)
+    except ValueError:
+        backend.close()
+        raise
+    prompt = prompt.model_copy(update={"resize_factor": choice.factor})
     config = QwenPolicyConfig(prompt=prompt, sampling=sampling or SamplingConfig(), max_repairs=max_repairs)
     return QwenPolicy(backend, name, config)

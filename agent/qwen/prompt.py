@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pixelpilot.agent.episode import StepRecord
 from pixelpilot.agent.qwen.backends.base import ModelRequest, PromptImage, SamplingConfig
 from pixelpilot.agent.qwen.dialects.base import Dialect, EnvKind
-from pixelpilot.agent.qwen.resize import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, ResizeGeometry
+from pixelpilot.agent.qwen.resize import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, FACTOR, ResizeGeometry
 from pixelpilot.env import Observation
 from pixelpilot.tools import REGISTRY
 
@@ -29,6 +29,12 @@ class PromptConfig(BaseModel):
 
     min_pixels: int = Field(DEFAULT_MIN_PIXELS, ge=28 * 28)
     max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=28 * 28)
+    resize_factor: int = Field(
+        FACTOR,
+        ge=2,
+        multiple_of=2,
+        description="the model's patch x merge size (28 Qwen2/2.5-VL, 32 Qwen3-VL); make_policy sets the model's own",
+    )
     history_actions: int = Field(8, ge=0, description="previous actions shown as text")
     history_images: int = Field(0, ge=0, description="previous screenshots shown as images")
     system_prompt: str | None = Field(
@@ -39,7 +45,9 @@ class PromptConfig(BaseModel):
 
 
 def geometry_for(obs_width: int, obs_height: int, config: PromptConfig) -> ResizeGeometry:
-    return ResizeGeometry.for_image(obs_width, obs_height, min_pixels=config.min_pixels, max_pixels=config.max_pixels)
+    return ResizeGeometry.for_image(
+        obs_width, obs_height, min_pixels=config.min_pixels, max_pixels=config.max_pixels, factor=config.resize_factor
+    )
 
 
 def history_line(step: StepRecord, dialect: Dialect, env: EnvKind, config: PromptConfig) -> str:

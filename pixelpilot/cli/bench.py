@@ -114,6 +114,7 @@ def _bench_options(
     model: opt.Model = None,
     endpoint: opt.Endpoint = None,
     dialect: opt.Dialect = None,
+    resize_factor: opt.ResizeFactor = None,
     max_pixels: opt.MaxPixels = None,
     min_pixels: opt.MinPixels = None,
     sweep_max_pixels: opt.SweepMaxPixels = None,
@@ -216,6 +217,7 @@ def _run_bench(suite_name: str, **o: Any) -> None:
             model=o["model"],
             endpoint=o["endpoint"],
             dialect=o["dialect"],
+            resize_factor=o["resize_factor"],
             **{k: o[k] for k in ("min_pixels", "max_pixels") if o[k] is not None},
             history=o["history"],
             max_repairs=o["max_repairs"],
@@ -235,6 +237,7 @@ def _run_bench(suite_name: str, **o: Any) -> None:
 
             if spec.resolved_dialect() not in DIALECTS:
                 raise PolicySpecError(f"unknown dialect {spec.resolved_dialect()!r}; known: {', '.join(DIALECTS)}")
+            spec.resolved_resize_factor()
         if o["backend"] is Backend.ray:
             from pixelpilot.tasks.bench.ray_backend import check_ray
 

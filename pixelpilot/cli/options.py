@@ -49,6 +49,15 @@ Dialect = Annotated[
     str | None,
     typer.Option(rich_help_panel=MODEL_PANEL, help="qwen2.5-vl | qwen2-vl | showui (default: from the model id)"),
 ]
+ResizeFactor = Annotated[
+    int | None,
+    typer.Option(
+        rich_help_panel=MODEL_PANEL,
+        min=2,
+        help="px per visual token side, patch x merge: 28 Qwen2/2.5-VL, 32 Qwen3-VL "
+        "(default: the model folder's processor config, else the model id)",
+    ),
+]
 MaxPixels = Annotated[
     int | None, typer.Option(rich_help_panel=MODEL_PANEL, min=784, help="visual pixel budget (default 1280*28*28)")
 ]

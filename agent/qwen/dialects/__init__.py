@@ -10,6 +10,7 @@ from pixelpilot.agent.qwen.dialects.base import Dialect, EnvKind, ParsedOutput, 
 from pixelpilot.agent.qwen.dialects.qwen2 import Qwen2Dialect
 from pixelpilot.agent.qwen.dialects.qwen25 import Qwen25Dialect
 from pixelpilot.agent.qwen.dialects.showui import ShowUIDialect
+from pixelpilot.agent.qwen.families import family_for
 
 #: name -> dialect class.
 DIALECTS: dict[str, type[Dialect]] = {
@@ -42,18 +43,14 @@ def get_dialect(name: str) -> Dialect:
 def infer_dialect(model_id: str) -> str:
     """The dialect for a model id or folder name, from the name alone.
 
-    ShowUI -> 'showui'; Qwen2-VL and the agents built on it (UI-TARS 1.0, OS-Atlas) -> 'qwen2-vl';
-    anything else (Qwen2.5-VL, unknown names, local folders) -> 'qwen2.5-vl'. UI-TARS-1.5 is built on
-    Qwen2.5-VL and writes absolute coordinates, which 'qwen2-vl' would misread, so it is not matched.
+    The name's family (:data:`pixelpilot.agent.qwen.families.FAMILIES`, the one table of model ids)
+    gives it: ShowUI -> 'showui'; Qwen2-VL and the agents built on it (UI-TARS 1.0, OS-Atlas) ->
+    'qwen2-vl'; Qwen2.5-VL -> 'qwen2.5-vl'; anything else (unknown names, local folders) ->
+    'qwen2.5-vl'. A family whose dialect is not registered falls back to the default as well.
     """
-    name = model_id.strip().rstrip("/").lower()
-    flat = name.replace("_", "-")
-    if "showui" in flat:
-        return ShowUIDialect.name
-    if "qwen2.5" in flat or "qwen2-5" in flat or "ui-tars-1.5" in flat or "ui-tars-1-5" in flat:
-        return Qwen25Dialect.name
-    if "qwen2-vl" in flat or "ui-tars" in flat or "uitars" in flat or "os-atlas" in flat:
-        return Qwen2Dialect.name
+    family = family_for(model_id)
+    if family is not None and family.dialect in DIALECTS:
+        return family.dialect
     return DEFAULT_DIALECT
 
 
