@@ -393,8 +393,8 @@ def test_get_dialect() -> None:
     assert isinstance(get_dialect("qwen2.5-vl"), Qwen25Dialect)
     assert isinstance(get_dialect("Qwen2-VL"), Qwen2Dialect)
     assert isinstance(get_dialect("showui"), ShowUIDialect)
-    assert set(DIALECTS) == {"qwen2.5-vl", "qwen2-vl", "showui"}
-    with pytest.raises(ValueError, match=r"known dialects: qwen2\.5-vl, qwen2-vl, showui"):
+    assert set(DIALECTS) == {"qwen2.5-vl", "qwen2-vl", "showui", "qwen3-vl"}
+    with pytest.raises(ValueError, match=r"known dialects: qwen2\.5-vl, qwen2-vl, showui, qwen3-vl"):
         get_dialect("llava")
 
 

@@ -47,7 +47,9 @@ Endpoint = Annotated[
 ]
 Dialect = Annotated[
     str | None,
-    typer.Option(rich_help_panel=MODEL_PANEL, help="qwen2.5-vl | qwen2-vl | showui (default: from the model id)"),
+    typer.Option(
+        rich_help_panel=MODEL_PANEL, help="qwen2.5-vl | qwen2-vl | showui | qwen3-vl (default: from the model id)"
+    ),
 ]
 ResizeFactor = Annotated[
     int | None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pixelpilot.agent.qwen.dialects.base import Dialect, EnvKind, ParsedOutput, ParseError, TruncatedOutputError
 from pixelpilot.agent.qwen.dialects.qwen2 import Qwen2Dialect
+from pixelpilot.agent.qwen.dialects.qwen3vl import Qwen3VLDialect
 from pixelpilot.agent.qwen.dialects.qwen25 import Qwen25Dialect
 from pixelpilot.agent.qwen.dialects.showui import ShowUIDialect
 from pixelpilot.agent.qwen.families import family_for
@@ -17,6 +18,7 @@ DIALECTS: dict[str, type[Dialect]] = {
     Qwen25Dialect.name: Qwen25Dialect,
     Qwen2Dialect.name: Qwen2Dialect,
     ShowUIDialect.name: ShowUIDialect,
+    Qwen3VLDialect.name: Qwen3VLDialect,
 }
 DEFAULT_DIALECT = Qwen25Dialect.name
 
@@ -27,11 +29,14 @@ _ALIASES = {
     "qwen2": "qwen2-vl",
     "qwen2_vl": "qwen2-vl",
     "ui-tars": "qwen2-vl",
+    "qwen3": "qwen3-vl",
+    "qwen3vl": "qwen3-vl",
+    "qwen3_vl": "qwen3-vl",
 }
 
 
 def get_dialect(name: str) -> Dialect:
-    """A dialect by name ('qwen2.5-vl', 'qwen2-vl', 'showui'; case-insensitive, a few aliases)."""
+    """A dialect by name ('qwen2.5-vl', 'qwen2-vl', 'showui', 'qwen3-vl'; case-insensitive, a few aliases)."""
     key = name.strip().lower()
     key = _ALIASES.get(key, key)
     try:
@@ -45,7 +50,7 @@ def infer_dialect(model_id: str) -> str:
 
     The name's family (:data:`pixelpilot.agent.qwen.families.FAMILIES`, the one table of model ids)
     gives it: ShowUI -> 'showui'; Qwen2-VL and the agents built on it (UI-TARS 1.0, OS-Atlas) ->
-    'qwen2-vl'; Qwen2.5-VL -> 'qwen2.5-vl'; anything else (unknown names, local folders) ->
+    'qwen2-vl'; Qwen2.5-VL -> 'qwen2.5-vl'; Qwen3-VL -> 'qwen3-vl'; anything else (unknown names, local folders) ->
     'qwen2.5-vl'. A family whose dialect is not registered falls back to the default as well.
     """
     family = family_for(model_id)
@@ -62,6 +67,7 @@ __all__ = [
     "ParseError",
     "ParsedOutput",
     "Qwen2Dialect",
+    "Qwen3VLDialect",
     "Qwen25Dialect",
     "ShowUIDialect",
     "TruncatedOutputError",

@@ -214,7 +214,7 @@ class Qwen25Dialect(Dialect):
 
     # ------------------------------------------------------------------ prompt
     def system_prompt(self, env: EnvKind, geometry: ResizeGeometry) -> str:
-        entries = [_tool_schema(env, geometry)]
+        entries = [self._tool_schema(env, geometry)]
         entries += [codec.prompt_entry(geometry, self.point_space) for codec in self.codecs.values()]
         schema = "\n".join(json.dumps(entry, ensure_ascii=False) for entry in entries)
         return (
@@ -229,6 +229,37 @@ class Qwen25Dialect(Dialect):
             '{"name": <function-name>, "arguments": <args-json-object>}\n'
             "</tool_call>"
         )
+
+    # ------------------------------------------------------------------ the coordinate convention
+    # A dialect that speaks these tools in another coordinate space (Qwen3-VL) overrides these four.
+    def _tool_schema(self, env: EnvKind, geometry: ResizeGeometry) -> dict[str, Any]:
+        return _tool_schema(env, geometry)
+
+    def _point(self, args: dict[str, Any], key: str, geometry: ResizeGeometry) -> tuple[float, float]:
+        """``args[key]`` ([x, y] in model space) -> screenshot px; a ParseError when it does not read."""
+        x, y = arguments.as_point(args[key], key)
+        return arguments.model_point(
+            x,
+            y,
+            geometry,
+            space=(geometry.resized_width, geometry.resized_height),
+            decode=geometry.from_resized,
+            name=key,
+        )
+
+    def _xy(self, geometry: ResizeGeometry, x: float, y: float) -> list[int]:
+        """Screenshot px -> the [x, y] the model writes."""
+        if not (0 <= x <= geometry.width and 0 <= y <= geometry.height):
+            raise ValueError(f"point ({x}, {y}) is outside the {geometry.width}x{geometry.height} screenshot")
+        rx, ry = geometry.to_resized(x, y)
+        return [round(rx), round(ry)]
+
+    def _scroll_to_screen(self, pixels: float, geometry: ResizeGeometry) -> float:
+        """A scroll's ``pixels`` (model space, positive) -> screenshot px."""
+        return pixels * geometry.width / geometry.resized_width
+
+    def _scroll_to_model(self, amount: float, geometry: ResizeGeometry) -> int:
+        return max(1, round(amount * geometry.resized_width / geometry.width))
 
     # ------------------------------------------------------------------ parse
     def parse(
@@ -299,15 +330,7 @@ class Qwen25Dialect(Dialect):
         arguments.check_arguments(action, args, required, optional)
 
         def point(key: str) -> tuple[float, float]:
-            x, y = arguments.as_point(args[key], key)
-            return arguments.model_point(
-                x,
-                y,
-                geometry,
-                space=(geometry.resized_width, geometry.resized_height),
-                decode=geometry.from_resized,
-                name=key,
-            )
+            return self._point(args, key, geometry)
 
         if tool == COMPUTER_TOOL:
             if action == "left_click":
@@ -332,7 +355,7 @@ class Qwen25Dialect(Dialect):
                     x, y = point("coordinate")
                 else:
                     x, y = _centre(geometry)
-                amount = abs(pixels) * geometry.width / geometry.resized_width
+                amount = self._scroll_to_screen(abs(pixels), geometry)
                 return Scroll(x=x, y=y, direction="up" if pixels > 0 else "down", amount=amount)
         else:
             if action == "click":
@@ -384,15 +407,12 @@ class Qwen25Dialect(Dialect):
 
     def _arguments(self, action: ActionBase, geometry: ResizeGeometry, env: EnvKind) -> dict[str, Any]:
         def xy(x: float, y: float) -> list[int]:
-            if not (0 <= x <= geometry.width and 0 <= y <= geometry.height):
-                raise ValueError(f"point ({x}, {y}) is outside the {geometry.width}x{geometry.height} screenshot")
-            rx, ry = geometry.to_resized(x, y)
-            return [round(rx), round(ry)]
+            return self._xy(geometry, x, y)
 
         mobile = input_modality(env) == "touch"
         if isinstance(action, Type):
             if action.clear:
-                raise ValueError("qwen2.5-vl cannot express type with clear=True")
+                raise ValueError(f"{self.name} cannot express type with clear=True")
             return {"action": "type", "text": action.text + ("\n" if action.press_enter else "")}
         if isinstance(action, Wait):
             return {"action": "wait", "time": _json_number(action.seconds)}
@@ -440,15 +460,15 @@ class Qwen25Dialect(Dialect):
             if isinstance(action, Scroll):
                 if action.direction not in ("up", "down"):
                     raise ValueError(
-                        f"qwen2.5-vl scrolls vertically only; cannot express direction {action.direction!r}"
+                        f"{self.name} scrolls vertically only; cannot express direction {action.direction!r}"
                     )
-                pixels = max(1, round(action.amount * geometry.resized_width / geometry.width))
+                pixels = self._scroll_to_model(action.amount, geometry)
                 return {
                     "action": "scroll",
                     "coordinate": xy(action.x, action.y),
                     "pixels": pixels if action.direction == "up" else -pixels,
                 }
-        raise ValueError(f"qwen2.5-vl ({'mobile_use' if mobile else 'computer_use'}) cannot express {action!r}")
+        raise ValueError(f"{self.name} ({'mobile_use' if mobile else 'computer_use'}) cannot express {action!r}")
 
 
 def _arguments_object(call: dict[str, Any]) -> dict[str, Any]:
