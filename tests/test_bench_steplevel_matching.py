@@ -182,3 +182,106 @@ def test_aitz_data_defaults_to_reference_and_own_episodes_to_strict(tmp_path: Pa
     import pickle
 
     assert pickle.loads(pickle.dumps(StepLevelSuite(own, matching="reference"))).matching == "reference"
+
+
+# ------------------------------------------------------------------------------- end to end, CLI
+REFERENCE_SET = Path(__file__).parent / "data" / "steplevel" / "reference"
+MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"  # what the replay server says it serves
+
+
+def mobile(action: str, **arguments: Any) -> str:
+    """A Qwen2.5-VL mobile_use tool call, as a served model would answer."""
+    return (
+        "<tool_call>\n"
+        + json.dumps({"name": "mobile_use", "arguments": {"action": action, **arguments}})
+        + "\n</tool_call>"
+    )
+
+
+# What the "model" answers at each of REF-1's eight steps. The screenshots are 560x1120, multiples of
+# 28 inside the pixel budget given below, so the model's coordinates are screenshot pixels.
+#   step gold (tests/data/steplevel/reference)       prediction                  reference   strict
+#   0    home                                          click                        type miss   type miss
+#   1    tap (40, 340) in row x 20..300, y 300..380     (400, 420): in the enlarged  exact       miss
+#   2    tap (40, 650) on an icon inside a full row     (500, 650): in the row       exact       miss
+#   3    finger (168,784)->(392,448): dx .4, dy -.3      finger right: "left"         exact       miss ("down")
+#   4    type "Wireless Mouse"                          "Mouse"                      exact       miss
+#   5    enter                                          key Return                   exact       miss
+#   6    type "Hello"                                   "hello"                      miss        exact
+#   7    complete                                       terminate failure            exact       exact
+# Type: 7/8 in both modes. EM: reference 6/8, strict 2/8.
+REPLIES = [
+    mobile("click", coordinate=[280, 560]),
+    mobile("click", coordinate=[400, 420]),
+    mobile("click", coordinate=[500, 650]),
+    mobile("swipe", coordinate=[100, 600], coordinate2=[460, 600]),
+    mobile("type", text="Mouse"),
+    mobile("key", text="Return"),
+    mobile("type", text="hello"),
+    mobile("terminate", status="failure"),
+]
+
+
+def _bench(server_url: str, out: Path, *extra: str) -> Any:
+    from tests.test_exit_codes import pixelpilot
+
+    return pixelpilot(
+        "bench", "steplevel", "--data", REFERENCE_SET, "--endpoint", server_url,
+        "--model", MODEL, "--dialect", "qwen2.5-vl", "--min-pixels", "3136",
+        "--max-pixels", "1003520", "--max-repairs", "0", "--workers", "1", "--out", out, *extra,
+    )  # fmt: skip
+
+
+def test_a_fixture_episode_scored_end_to_end_in_both_modes(tmp_path: Path) -> None:
+    from tests.replay_server import ReplayServer
+    from tests.test_cli import assert_one_line_error
+    from tests.test_exit_codes import pixelpilot
+
+    runs = {"reference": tmp_path / "ref", "strict": tmp_path / "strict"}
+    with ReplayServer(model=MODEL) as server:
+        server.script(*REPLIES)
+        default = _bench(server.url, runs["reference"])  # AITZ data: reference unless told otherwise
+        server.script(*REPLIES)
+        strict = _bench(server.url, runs["strict"], "--matching", "strict")
+    assert default.returncode == 0, default.stderr + default.stdout
+    assert strict.returncode == 0, strict.stderr + strict.stdout
+    expected = {"reference": (0.875, 0.75), "strict": (0.875, 0.25)}
+    keys = set()
+    for mode, run in runs.items():
+        summary = json.loads((run / "summary.json").read_text())
+        suite = summary["suite_summary"]
+        assert suite["matching"] == mode and suite["steps"] == 8
+        assert (suite["type_match"], suite["exact_match"]) == expected[mode]
+        assert summary["identity"]["suite_settings"]["matching"] == mode
+        assert f"<td>{mode}</td>" in (run / "report.html").read_text()  # the report's header names it
+        keys.add(summary["run_key"])
+    assert len(keys) == 2  # the mode is part of the run key
+    assert "matching: reference" in default.stdout and "matching: strict" in strict.stdout
+
+    # resuming a run under the other mode is refused: its key differs
+    proc = _bench("http://127.0.0.1:9/v1", runs["strict"], "--matching", "reference", "--resume")
+    assert_one_line_error(proc, "refusing to resume")
+
+    # bench compare refuses runs scored by different modes, in one line, unless told to go ahead
+    proc = pixelpilot("bench", "compare", runs["reference"], runs["strict"])
+    assert_one_line_error(proc, "--matching reference")
+    assert "--allow-mixed-matching" in proc.stderr
+    proc = pixelpilot("bench", "compare", runs["reference"], runs["strict"], "--allow-mixed-matching", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert any("different matching modes" in w for w in report["warnings"])
+    assert (report["run_a"]["matching"], report["run_b"]["matching"]) == ("reference", "strict")
+    assert (report["overall"]["rate_a"], report["overall"]["rate_b"]) == (0.75, 0.25)
+
+
+def test_an_unknown_matching_mode_exits_2_with_one_line(tmp_path: Path) -> None:
+    from tests.test_cli import assert_one_line_error
+    from tests.test_exit_codes import pixelpilot
+
+    proc = pixelpilot("bench", "steplevel", "--data", AITZ, "--policy", "oracle", "--matching", "fuzzy",
+                      "--out", tmp_path / "x")  # fmt: skip
+    assert_one_line_error(proc, "--matching 'fuzzy': unknown matching mode; known: reference, strict")
+    assert not (tmp_path / "x").exists()
+    # other suites do not take the option at all
+    proc = pixelpilot("bench", "examples", "--policy", "oracle", "--matching", "strict", "--out", tmp_path / "y")
+    assert proc.returncode == 2 and "--matching" in proc.stderr
