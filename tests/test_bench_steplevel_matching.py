@@ -272,6 +272,10 @@ def test_a_fixture_episode_scored_end_to_end_in_both_modes(tmp_path: Path) -> No
     assert any("different matching modes" in w for w in report["warnings"])
     assert (report["run_a"]["matching"], report["run_b"]["matching"]) == ("reference", "strict")
     assert (report["overall"]["rate_a"], report["overall"]["rate_b"]) == (0.75, 0.25)
+    page = tmp_path / "cmp.html"
+    proc = pixelpilot("bench", "compare", runs["reference"], runs["strict"], "--allow-mixed-matching", "--html", page)
+    assert proc.returncode == 0 and "different matching modes" in proc.stderr
+    assert "matching <code>reference</code>" in page.read_text() and "matching <code>strict</code>" in page.read_text()
 
 
 def test_an_unknown_matching_mode_exits_2_with_one_line(tmp_path: Path) -> None:

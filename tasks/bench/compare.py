@@ -136,7 +136,8 @@ def render_compare_html(report: dict[str, Any], run_a: Path, run_b: Path, page_p
     def who(side: dict[str, Any]) -> str:
         p = side.get("policy") or {}
         name = str(p.get("model") or p.get("kind") or "")
-        return f"<code>{e(name)}</code> · run key <code>{e(side['run_key'])}</code>"
+        mode = f" · matching <code>{e(side['matching'])}</code>" if side.get("matching") else ""
+        return f"<code>{e(name)}</code> · run key <code>{e(side['run_key'])}</code>{mode}"
 
     head = meta_table(
         [
