@@ -168,13 +168,13 @@ def _bench_options(
 SUITE_OPTIONS: dict[str, frozenset[str]] = {
     "data": frozenset({"grounding", "steplevel", "examples", "android"}),
     "matching": frozenset({"steplevel"}),
-    "serial": frozenset({"android"}),
+    "serial": frozenset({"android", "phone"}),
     "scale": frozenset({"miniwob"}),
     "episode_time_ms": frozenset({"miniwob"}),
-    "seed_start": frozenset({"miniwob"}),
-    "chromium": frozenset({"miniwob", "examples"}),
-    "max_steps": frozenset({"miniwob", "examples", "android"}),
-    "no_reports": frozenset({"miniwob", "examples", "android"}),
+    "seed_start": frozenset({"miniwob", "phone"}),
+    "chromium": frozenset({"miniwob", "examples", "phone"}),
+    "max_steps": frozenset({"miniwob", "examples", "android", "phone"}),
+    "no_reports": frozenset({"miniwob", "examples", "android", "phone"}),
 }
 _BUILTIN_SUITES = frozenset().union(*SUITE_OPTIONS.values())
 _TEMPLATE = inspect.signature(_bench_options, eval_str=True)
@@ -414,11 +414,13 @@ def list_suites(
         s = make_suite(suite, {"data": data})
         names = s.tasks()
         oracle = set(s.default_tasks(PolicySpec(kind="oracle"))) if suite == "miniwob" else set()
+        summaries: dict[str, str] = getattr(s, "task_summaries", dict)()
     except SuiteError as exc:
         fail(_one_line(exc))
         return
     for name in names:
-        out.print(f"{name}{'  [dim](oracle)[/]' if name in oracle else ''}", soft_wrap=True)
+        about = f"  [dim]{escape(summaries[name])}[/]" if name in summaries else ""
+        out.print(f"{name}{'  [dim](oracle)[/]' if name in oracle else ''}{about}", soft_wrap=True)
     out.print(f"[dim]{len(names)} tasks[/]")
 
 

@@ -13,6 +13,7 @@ SUITES: dict[str, str] = {
     "steplevel": "offline step-level actions, AITZ-style JSON or pixelpilot bundles (--data PATH)",
     "examples": "the browser example tasks shipped with pixelpilot (local pages)",
     "android": "the Android tasks for the simulated device (or a phone with the same apps)",
+    "phone": "seeded phone task templates on the simulated phone (a simulator per worker), scored on device state",
 }
 
 
@@ -44,6 +45,16 @@ def make_suite(name: str, options: dict[str, Any]) -> Suite:
         from pixelpilot.tasks.bench.steplevel import StepLevelSuite
 
         return StepLevelSuite(data, matching=options.get("matching"))
+    if name == "phone":
+        from pixelpilot.tasks.bench.phone import PhoneSuite
+
+        return PhoneSuite(
+            seed_start=options.get("seed_start") or 0,
+            max_steps=options.get("max_steps"),
+            serials=list(options.get("serial") or []),
+            chromium=options.get("chromium"),
+            reports=options.get("reports", True),
+        )
     if name in ("examples", "android"):
         from pixelpilot.tasks.bench.tasksuite import TaskFileSuite
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from pixelpilot.env.android.simulator import dumpsys, packages
+from pixelpilot.env.android.simulator import content, dumpsys, packages
 from pixelpilot.env.android.simulator.coreutils import BUILTINS
 from pixelpilot.env.android.simulator.filesystem import VirtualFS
 from pixelpilot.env.android.simulator.keys import PAGE_KEYS, keycode
@@ -129,6 +129,7 @@ class Device:
             "monkey": partial(packages.monkey, self),
             "ime": partial(packages.ime, self),
             "svc": self.svc,
+            "content": partial(content.content, self),
         }
 
     async def start(self) -> None:

@@ -13,6 +13,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pixelpilot.env.android.simulator.content import LOAD_STATE_ACTION, load_state
 from pixelpilot.env.android.simulator.shell import Invocation
 
 if TYPE_CHECKING:
@@ -134,6 +135,12 @@ async def _am_broadcast(dev: Device, inv: Invocation, args: list[str]) -> int:
     await inv.print(
         f"Broadcasting: Intent {{ {intent.describe()} flg=0x400000{' (has extras)' if intent.extras else ''} }}"
     )
+    if intent.action == LOAD_STATE_ACTION:
+        try:
+            await inv.print(await load_state(dev, str((intent.extras or {}).get("state", ""))))
+        except ValueError as exc:
+            await inv.error(f"Broadcast failed: {exc}")
+            return 1
     ime = await dev.screen.call("getSetting", "secure", "default_input_method")
     if dev.options.adb_keyboard and ime == ADB_KEYBOARD and intent.action.startswith("ADB_"):
         await _adb_keyboard(dev, intent)

@@ -7,12 +7,24 @@
 "use strict";
 (() => {
   const LAUNCHER = "com.pixelsim.launcher";
+  const PHONE = "com.pixelsim.phone";
   const APPS = {
     [LAUNCHER]: { label: "Launcher", screens: { home: "LauncherActivity", recents: "RecentsActivity" } },
     "com.pixelsim.settings": { label: "Settings", glyph: "S", screens: { main: "SettingsActivity", about: "AboutPhoneActivity" } },
     "com.pixelsim.contacts": { label: "Contacts", glyph: "C", screens: { list: "ContactsActivity", edit: "EditContactActivity" } },
     "com.pixelsim.notes": { label: "Notes", glyph: "N", screens: { list: "NotesActivity", edit: "EditNoteActivity" } },
+    [PHONE]: { label: "Phone", glyph: "P", color: "#188038", screens: { main: "DialerActivity", call: "InCallActivity" } },
   };
+  // Apps with one screen: they are there to be found and opened (the launcher's grid is longer than three icons).
+  const STUBS = [
+    ["clock", "Clock", "#8e24aa"], ["calendar", "Calendar", "#d93025"], ["camera", "Camera", "#455a64"],
+    ["gallery", "Gallery", "#e37400"], ["messages", "Messages", "#1967d2"], ["files", "Files", "#00897b"],
+    ["music", "Music", "#c2185b"], ["weather", "Weather", "#0097a7"],
+  ];
+  for (const [id, label, color] of STUBS) {
+    const pkg = `com.pixelsim.${id}`;
+    APPS[pkg] = { label, glyph: label[0], color, stub: true, screens: { main: `${label}Activity` } };
+  }
   const mainScreen = (pkg) => Object.keys(APPS[pkg].screens)[0];
   const activityOf = (pkg, screen) => `${pkg}.${APPS[pkg].screens[screen]}`;
 
@@ -42,8 +54,29 @@
     screenOn: true,
     contacts: seedContacts(),
     notes: seedNotes(),
+    calls: [], // the call log, newest first: {id, name, number, type}
+    launcherOrder: null, // packages in grid order (null: APPS order); a loaded state sets it
+    settingsOrder: null, // switch rows in list order (null: the sectioned default layout)
     nextId: 100,
   };
+
+  // The switches of Settings: row name -> [namespace, key, title, on value, off value]. The first four
+  // are the default layout's sections; the rest follow About phone there, and every order is possible
+  // once a state is loaded.
+  const SETTING_ROWS = {
+    wifi: ["global", "wifi_on", "Wi-Fi", "1", "0"],
+    airplane: ["global", "airplane_mode_on", "Airplane mode", "1", "0"],
+    bluetooth: ["global", "bluetooth_on", "Bluetooth", "1", "0"],
+    dark_theme: ["secure", "ui_night_mode", "Dark theme", "2", "1"],
+    mobile_data: ["global", "mobile_data", "Mobile data", "1", "0"],
+    location: ["secure", "location_mode", "Location", "3", "0"],
+    battery_saver: ["global", "low_power", "Battery saver", "1", "0"],
+    do_not_disturb: ["global", "zen_mode", "Do not disturb", "1", "0"],
+    nfc: ["global", "nfc_on", "NFC", "1", "0"],
+    auto_brightness: ["system", "screen_brightness_mode", "Adaptive brightness", "1", "0"],
+    vibrate_on_tap: ["system", "haptic_feedback_enabled", "Vibrate on tap", "1", "0"],
+  };
+  const DEFAULT_EXTRA_ROWS = Object.keys(SETTING_ROWS).slice(4);
 
   const $ = (sel) => document.querySelector(sel);
   const esc = (s) =>
@@ -122,6 +155,13 @@
       <div class="icons" data-rid="com.android.systemui:id/system_icons">${icons.join("")}</div>`;
   }
 
+  function launcherApps() {
+    const all = Object.keys(APPS).filter((pkg) => pkg !== LAUNCHER);
+    if (!S.launcherOrder) return all;
+    const first = S.launcherOrder.filter((pkg) => all.includes(pkg));
+    return [...first, ...all.filter((pkg) => !first.includes(pkg))];
+  }
+
   function topbar(title, up) {
     const arrow = up
       ? `<button class="up" data-action="up" data-class="android.widget.ImageButton" aria-label="Navigate up">&#8592;</button>`
@@ -134,14 +174,15 @@
       home: () => `<div class="launcher" data-rid="workspace">
           <div class="clock" data-rid="clock">${esc(S.clock)}</div>
           <div class="date" data-rid="date">${esc(S.date)}</div>
-          <div class="grid" data-rid="apps_grid">${Object.entries(APPS)
-            .filter(([pkg]) => pkg !== LAUNCHER)
-            .map(
-              ([pkg, app]) => `<div class="appicon" data-action="launch" data-pkg="${pkg}"
+          <div class="grid" data-rid="apps_grid">${launcherApps()
+            .map((pkg) => {
+              const app = APPS[pkg];
+              const color = app.color ? ` style="background:${app.color}"` : "";
+              return `<div class="appicon" data-action="launch" data-pkg="${pkg}"
                 data-class="android.widget.TextView" data-text="${esc(app.label)}" aria-label="${esc(app.label)}"
                 data-rid="app_${app.label.toLowerCase()}">
-                <div class="glyph ${app.label.toLowerCase()}">${app.glyph}</div><div class="label">${esc(app.label)}</div></div>`,
-            )
+                <div class="glyph${app.color ? "" : ` ${app.label.toLowerCase()}`}"${color}>${app.glyph}</div><div class="label">${esc(app.label)}</div></div>`;
+            })
             .join("")}</div></div>`,
     },
     "com.pixelsim.settings": {
@@ -154,6 +195,17 @@
               <span class="summary" data-rid="${name}_summary">${checked ? "On" : "Off"}</span></div>
             <div class="switch" role="switch" aria-checked="${checked}" data-rid="${name}_switch"></div></div>`;
         };
+        const switchRow = (name) => {
+          const [ns, key, title, onValue, offValue] = SETTING_ROWS[name];
+          return row(key, ns, name, title, onValue, offValue);
+        };
+        const about = `<div class="row" data-action="open" data-screen="about" data-rid="about_phone">
+            <div class="texts"><span class="title">About phone</span>
+            <span class="summary">${esc(S.device.model || "")}</span></div></div>`;
+        if (S.settingsOrder) {
+          return `${topbar("Settings")}<div class="content" data-rid="settings_list">
+            ${S.settingsOrder.map(switchRow).join("")}${about}</div>`;
+        }
         return `${topbar("Settings")}<div class="content" data-rid="settings_list">
           <div class="section">Network &amp; internet</div>
           ${row("wifi_on", "global", "wifi", "Wi-Fi")}
@@ -163,9 +215,9 @@
           <div class="section">Display</div>
           ${row("ui_night_mode", "secure", "dark_theme", "Dark theme", "2", "1")}
           <div class="section">System</div>
-          <div class="row" data-action="open" data-screen="about" data-rid="about_phone">
-            <div class="texts"><span class="title">About phone</span>
-            <span class="summary">${esc(S.device.model || "")}</span></div></div></div>`;
+          ${about}
+          <div class="section">More</div>
+          ${DEFAULT_EXTRA_ROWS.map(switchRow).join("")}</div>`;
       },
       about: () => {
         const d = S.device;
@@ -186,9 +238,11 @@
                 data-rid="contact_row" data-class="android.widget.LinearLayout">
               <div class="avatar" data-class="android.widget.ImageView" data-text="">${esc(c.name.slice(0, 1).toUpperCase())}</div>
               <div class="texts"><span class="title" data-rid="contact_name">${esc(c.name)}</span>
-              <span class="summary" data-rid="contact_phone">${esc(c.phone)}</span></div></div>`,
+              <span class="summary" data-rid="contact_phone">${esc(c.phone)}</span></div>
+              <button class="call" data-action="call" data-id="${c.id}" data-rid="call_button" aria-label="Call ${esc(c.name)}"
+                data-class="android.widget.ImageButton" data-text="">&#9742;</button></div>`,
           );
-        return `${topbar("Contacts")}<div class="content" data-rid="contact_list"
+        return `${topbar("Contacts")}<div class="content has-fab" data-rid="contact_list"
             data-class="androidx.recyclerview.widget.RecyclerView">${rows.join("") || `<div class="empty">No contacts</div>`}</div>
           <button class="fab" data-action="contact-add" data-rid="add_contact">Add contact</button>`;
       },
@@ -207,7 +261,7 @@
           (n) => `<div class="row" data-action="note-open" data-longpress="note-delete" data-id="${n.id}" data-rid="note_row">
               <span class="title" data-rid="note_title">${esc(n.text)}</span></div>`,
         );
-        return `${topbar("Notes")}<div class="content" data-rid="note_list"
+        return `${topbar("Notes")}<div class="content has-fab" data-rid="note_list"
             data-class="androidx.recyclerview.widget.RecyclerView">${rows.join("") || `<div class="empty">No notes</div>`}</div>
           <button class="fab round" data-action="note-add" data-rid="add_note" aria-label="Add note"
             data-class="android.widget.ImageButton" data-text="">+</button>`;
@@ -220,7 +274,34 @@
 ${esc(entry.draft.body)}</textarea>
           <button class="primary" data-action="note-save" data-rid="save_note">Save</button></div></div>`,
     },
+    [PHONE]: {
+      main: () => {
+        const rows = S.calls.map(
+          (c) => `<div class="row" data-rid="call_row"><div class="texts">
+              <span class="title" data-rid="call_name">${esc(c.name || c.number)}</span>
+              <span class="summary" data-rid="call_number">${esc(c.number)}</span></div></div>`,
+        );
+        return `${topbar("Phone")}<div class="content" data-rid="call_log"
+            data-class="androidx.recyclerview.widget.RecyclerView">${rows.join("") || `<div class="empty">No recent calls</div>`}</div>`;
+      },
+      call: (entry) => {
+        const c = S.calls.find((x) => x.id === entry.params.id) || { name: "", number: "" };
+        return `<div class="incall" data-rid="in_call">
+            <span class="state" data-rid="call_state">Calling…</span>
+            <span class="name" data-rid="caller_name">${esc(c.name || c.number)}</span>
+            <span class="number" data-rid="caller_number">${esc(c.number)}</span>
+            <button class="endcall" data-action="end-call" data-rid="end_call" aria-label="End call"
+              data-class="android.widget.ImageButton" data-text="">&#9742;</button></div>`;
+      },
+    },
   };
+  for (const [pkg, app] of Object.entries(APPS)) {
+    if (app.stub) {
+      screens[pkg] = {
+        main: () => `${topbar(app.label)}<div class="content" data-rid="content_main"><div class="empty">${esc(app.label)}</div></div>`,
+      };
+    }
+  }
 
   function draftFor(entry) {
     if (entry.draft) return entry.draft;
@@ -333,6 +414,18 @@ ${esc(entry.draft.body)}</textarea>
       if (c) S.dialog = { message: `Delete ${c.name}?`, confirm: "Delete", action: "contact", id: c.id };
       render();
     },
+    call: (el) => {
+      const c = S.contacts.find((x) => x.id === Number(el.dataset.id));
+      if (!c) return;
+      const id = S.nextId++;
+      S.calls.unshift({ id, name: c.name, number: c.phone, type: 2 });
+      const stack = task(PHONE);
+      stack.length = 1;
+      stack.push({ screen: "call", params: { id }, draft: null, scroll: 0 });
+      toFront(PHONE);
+      render();
+    },
+    "end-call": back,
     "note-add": () => push("edit", { id: null }),
     "note-open": (el) => push("edit", { id: Number(el.dataset.id) }),
     "note-save": () => {
@@ -641,8 +734,37 @@ ${esc(entry.draft.body)}</textarea>
       if (!forceStop(pkg)) return false;
       if (pkg === "com.pixelsim.contacts") S.contacts = seedContacts();
       if (pkg === "com.pixelsim.notes") S.notes = seedNotes();
+      if (pkg === PHONE) S.calls = [];
       render();
       return true;
+    },
+    // A whole starting state at once (a benchmark episode's setup): the apps' data and layout, every
+    // app closed, the launcher in front. Settings values are not part of it (`settings put` sets those).
+    load(state) {
+      const text = (v) => String(v ?? "");
+      S.contacts = (state.contacts || []).map((c, i) => ({ id: i + 1, name: text(c.name), phone: text(c.phone) }));
+      S.notes = (state.notes || []).map((n, i) => ({ id: i + 1, text: text(n.text), body: text(n.body) }));
+      S.calls = [];
+      S.launcherOrder = Array.isArray(state.launcher) ? state.launcher.filter((p) => APPS[p] && p !== LAUNCHER) : null;
+      S.settingsOrder = Array.isArray(state.settings_order) ? state.settings_order.filter((r) => SETTING_ROWS[r]) : null;
+      S.tasks = {};
+      S.recents = [];
+      S.overlay = null;
+      S.dialog = null;
+      S.app = LAUNCHER;
+      S.screenOn = true;
+      S.nextId = 10000;
+      if (document.activeElement && document.activeElement.blur) document.activeElement.blur();
+      render();
+      return { contacts: S.contacts.length, notes: S.notes.length };
+    },
+    // The apps' data as content providers list it: rows of [column, value] pairs.
+    query(table) {
+      if (table === "contacts")
+        return S.contacts.map((c) => [["_id", c.id], ["display_name", c.name], ["number", c.phone]]);
+      if (table === "notes") return S.notes.map((n) => [["_id", n.id], ["title", n.text], ["body", n.body || ""]]);
+      if (table === "calls") return S.calls.map((c) => [["_id", c.id], ["number", c.number], ["name", c.name], ["type", c.type]]);
+      return null;
     },
     back,
     home,
