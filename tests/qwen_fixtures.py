@@ -1,6 +1,6 @@
-"""Fixtures for tests that run real transformers on a tiny, locally built Qwen2-VL.
+"""Fixtures for tests that run real transformers on a tiny, locally built Qwen2-VL or Qwen3-VL.
 
-Imported into conftest.py. The model is built once per session (a second or two on CPU, about 1 MB);
+Imported into conftest.py. Each model is built once per session (a second or two on CPU, about 1 MB);
 tests that use it skip when the ``local`` extra (torch, torchvision, transformers) is missing.
 """
 
@@ -36,6 +36,32 @@ def tiny_local_backend(tiny_qwen_dir: Path) -> Iterator[Any]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     backend = LocalBackend(str(tiny_qwen_dir), device="cpu")
+    yield backend
+    backend.close()
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding a tiny random Qwen3-VL (patch 16 x merge 2: resize factor 32), built once per session."""
+    pytest.importorskip("torch")
+    pytest.importorskip("torchvision")
+    pytest.importorskip("transformers")
+    from pixelpilot.agent.qwen.tiny import build_tiny_qwen3vl
+
+    return build_tiny_qwen3vl(tmp_path_factory.mktemp("tiny-qwen3vl"), seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3_local_backend(tiny_qwen3_dir: Path) -> Iterator[Any]:
+    """A LocalBackend (CPU, float32, one intra-op thread) over ``tiny_qwen3_dir``, shared by the session."""
+    import torch
+
+    from pixelpilot.agent.qwen.backends.local import LocalBackend
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    backend = LocalBackend(str(tiny_qwen3_dir), device="cpu")
     yield backend
     backend.close()
     torch.set_num_threads(threads)

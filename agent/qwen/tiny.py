@@ -1,7 +1,7 @@
-"""A tiny, randomly initialised Qwen2-VL checkpoint built offline in a few seconds.
+"""Tiny, randomly initialised Qwen2-VL and Qwen3-VL checkpoints built offline in a few seconds.
 
 Real transformers code paths (chat template, image processor, M-RoPE, vision tower, ``generate``)
-run on it exactly as on Qwen2-VL-7B, only with nonsense weights: tests, benchmarks of framework
+run on them exactly as on Qwen2-VL-7B or Qwen3-VL-8B, only with nonsense weights: tests, benchmarks of framework
 overhead and the learning loop use it where downloading a real checkpoint is not an option.
 What it says is garbage; how many tokens it sees, and where, is not.
 
@@ -104,27 +104,17 @@ Home, Search, Menu, Cart, Checkout, Profile, Logout, Cancel, OK, Next, Previous,
 """
 
 
-def build_tiny_qwen2vl(out_dir: Path, *, seed: int = 0) -> Path:
-    """Build a tiny random Qwen2-VL (model, tokenizer, image/video processor, chat template) in ``out_dir``.
+def _tokenizer(
+    special: tuple[str, ...], chat_template: str, *, model_max_length: int, added: tuple[str, ...] = ()
+) -> tuple[Any, dict[str, int]]:
+    """A Qwen2Tokenizer (byte-level BPE trained on ``_CORPUS``) with ``special`` tokens appended in order.
 
-    The folder loads offline with ``AutoProcessor.from_pretrained`` and
-    ``AutoModelForImageTextToText.from_pretrained``; it takes a couple of seconds and about 1 MB.
-    The image processor keeps transformers' defaults (min 56*56, max 1280*28*28 pixels), so token
-    counts follow the real model's. Same ``seed``, same weights.
+    ``added`` are appended after them as ordinary added tokens (never split, but not special: Qwen3's
+    ``<tool_call>`` and ``<think>`` survive ``skip_special_tokens``, as in the real vocabulary).
+    Returns the tokenizer and the ids of every special and added token.
     """
-    import torch
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-    from transformers import (
-        GenerationConfig,
-        Qwen2Tokenizer,
-        Qwen2VLForConditionalGeneration,
-        Qwen2VLImageProcessor,
-        Qwen2VLProcessor,
-        Qwen2VLVideoProcessor,
-    )
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    from transformers import Qwen2Tokenizer
 
     # Byte-level BPE with Qwen2's normaliser and pre-tokeniser; any text (CJK included) round-trips.
     bpe = Tokenizer(models.BPE())
@@ -152,16 +142,42 @@ def build_tiny_qwen2vl(out_dir: Path, *, seed: int = 0) -> Path:
         bos_token=None,
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
-        model_max_length=32768,
+        model_max_length=model_max_length,
         errors="replace",
         split_special_tokens=False,
     )
-    # Appended after the BPE vocabulary, in Qwen2-VL's order, as special (never split) tokens.
-    tokenizer.add_special_tokens({"additional_special_tokens": list(SPECIAL_TOKENS)})
-    ids = {tok: tokenizer.convert_tokens_to_ids(tok) for tok in SPECIAL_TOKENS}
-    if len(set(ids.values())) != len(SPECIAL_TOKENS) or any(v is None for v in ids.values()):
+    # Appended after the BPE vocabulary, in the real model's order, as special (never split) tokens.
+    tokenizer.add_special_tokens({"additional_special_tokens": list(special)})
+    if added:
+        tokenizer.add_tokens(list(added), special_tokens=False)
+    names = (*special, *added)
+    ids = {tok: tokenizer.convert_tokens_to_ids(tok) for tok in names}
+    if len(set(ids.values())) != len(names) or any(v is None for v in ids.values()):
         raise RuntimeError(f"special tokens did not get distinct ids: {ids}")
-    tokenizer.chat_template = QWEN2_VL_CHAT_TEMPLATE
+    tokenizer.chat_template = chat_template
+    return tokenizer, ids
+
+
+def build_tiny_qwen2vl(out_dir: Path, *, seed: int = 0) -> Path:
+    """Build a tiny random Qwen2-VL (model, tokenizer, image/video processor, chat template) in ``out_dir``.
+
+    The folder loads offline with ``AutoProcessor.from_pretrained`` and
+    ``AutoModelForImageTextToText.from_pretrained``; it takes a couple of seconds and about 1 MB.
+    The image processor keeps transformers' defaults (min 56*56, max 1280*28*28 pixels), so token
+    counts follow the real model's. Same ``seed``, same weights.
+    """
+    import torch
+    from transformers import (
+        GenerationConfig,
+        Qwen2VLForConditionalGeneration,
+        Qwen2VLImageProcessor,
+        Qwen2VLProcessor,
+        Qwen2VLVideoProcessor,
+    )
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer, ids = _tokenizer(SPECIAL_TOKENS, QWEN2_VL_CHAT_TEMPLATE, model_max_length=32768)
     vocab_size = len(tokenizer)
 
     hidden = 64
@@ -263,3 +279,256 @@ def qwen2vl_config(
         pad_token_id=ids["<|endoftext|>"],
         tie_word_embeddings=False,
     )
+
+
+#: Qwen3-VL's vocabulary after the BPE part: Qwen2-VL's special tokens, then Qwen3's added (not special) ones.
+QWEN3_ADDED_TOKENS = (
+    "<tool_call>",
+    "</tool_call>",
+    "<|fim_prefix|>",
+    "<|fim_middle|>",
+    "<|fim_suffix|>",
+    "<|fim_pad|>",
+    "<|repo_name|>",
+    "<|file_sep|>",
+    "<tool_response>",
+    "</tool_response>",
+    "<think>",
+    "</think>",
+)
+
+#: The chat template shipped with Qwen/Qwen3-VL-*-Instruct (chat_template.json): no default system prompt,
+#: tools in the system turn, tool calls and tool responses (which may hold images) as in Qwen3.
+QWEN3_VL_CHAT_TEMPLATE = (
+    r"""{%- if tools %}
+    {{- '<|im_start|>system\n' }}
+    {%- if messages[0].role == 'system' %}
+        {%- if messages[0].content is string %}
+            {{- messages[0].content }}
+        {%- else %}
+            {%- for content in messages[0].content %}
+                {%- if 'text' in content %}
+                    {{- content.text }}
+                {%- endif %}
+            {%- endfor %}
+        {%- endif %}
+        {{- '\n\n' }}
+    {%- endif %}
+    {{- "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"""
+    r"""You are provided with function signatures within <tools></tools> XML tags:\n<tools>" }}
+    {%- for tool in tools %}
+        {{- "\n" }}
+        {{- tool | tojson }}
+    {%- endfor %}
+    {{- "\n</tools>\n\nFor each function call, return a json object with function name and arguments """
+    r"""within <tool_call></tool_call> XML tags:\n<tool_call>\n"""
+    r"""{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n" }}
+{%- else %}
+    {%- if messages[0].role == 'system' %}
+        {{- '<|im_start|>system\n' }}
+        {%- if messages[0].content is string %}
+            {{- messages[0].content }}
+        {%- else %}
+            {%- for content in messages[0].content %}
+                {%- if 'text' in content %}
+                    {{- content.text }}
+                {%- endif %}
+            {%- endfor %}
+        {%- endif %}
+        {{- '<|im_end|>\n' }}
+    {%- endif %}
+{%- endif %}
+{%- set image_count = namespace(value=0) %}
+{%- set video_count = namespace(value=0) %}
+{%- for message in messages %}
+    {%- if message.role == "user" %}
+        {{- '<|im_start|>' + message.role + '\n' }}
+        {%- if message.content is string %}
+            {{- message.content }}
+        {%- else %}
+            {%- for content in message.content %}
+                {%- if content.type == 'image' or 'image' in content or 'image_url' in content %}
+                    {%- set image_count.value = image_count.value + 1 %}
+                    {%- if add_vision_id %}Picture {{ image_count.value }}: {% endif -%}
+                    <|vision_start|><|image_pad|><|vision_end|>
+                {%- elif content.type == 'video' or 'video' in content %}
+                    {%- set video_count.value = video_count.value + 1 %}
+                    {%- if add_vision_id %}Video {{ video_count.value }}: {% endif -%}
+                    <|vision_start|><|video_pad|><|vision_end|>
+                {%- elif 'text' in content %}
+                    {{- content.text }}
+                {%- endif %}
+            {%- endfor %}
+        {%- endif %}
+        {{- '<|im_end|>\n' }}
+    {%- elif message.role == "assistant" %}
+        {{- '<|im_start|>' + message.role + '\n' }}
+        {%- if message.content is string %}
+            {{- message.content }}
+        {%- else %}
+            {%- for content_item in message.content %}
+                {%- if 'text' in content_item %}
+                    {{- content_item.text }}
+                {%- endif %}
+            {%- endfor %}
+        {%- endif %}
+        {%- if message.tool_calls %}
+            {%- for tool_call in message.tool_calls %}
+                {%- if (loop.first and message.content) or (not loop.first) %}
+                    {{- '\n' }}
+                {%- endif %}
+                {%- if tool_call.function %}
+                    {%- set tool_call = tool_call.function %}
+                {%- endif %}
+                {{- '<tool_call>\n{"name": "' }}
+                {{- tool_call.name }}
+                {{- '", "arguments": ' }}
+                {%- if tool_call.arguments is string %}
+                    {{- tool_call.arguments }}
+                {%- else %}
+                    {{- tool_call.arguments | tojson }}
+                {%- endif %}
+                {{- '}\n</tool_call>' }}
+            {%- endfor %}
+        {%- endif %}
+        {{- '<|im_end|>\n' }}
+    {%- elif message.role == "tool" %}
+        {%- if loop.first or (messages[loop.index0 - 1].role != "tool") %}
+            {{- '<|im_start|>user' }}
+        {%- endif %}
+        {{- '\n<tool_response>\n' }}
+        {%- if message.content is string %}
+            {{- message.content }}
+        {%- else %}
+            {%- for content in message.content %}
+                {%- if content.type == 'image' or 'image' in content or 'image_url' in content %}
+                    {%- set image_count.value = image_count.value + 1 %}
+                    {%- if add_vision_id %}Picture {{ image_count.value }}: {% endif -%}
+                    <|vision_start|><|image_pad|><|vision_end|>
+                {%- elif content.type == 'video' or 'video' in content %}
+                    {%- set video_count.value = video_count.value + 1 %}
+                    {%- if add_vision_id %}Video {{ video_count.value }}: {% endif -%}
+                    <|vision_start|><|video_pad|><|vision_end|>
+                {%- elif 'text' in content %}
+                    {{- content.text }}
+                {%- endif %}
+            {%- endfor %}
+        {%- endif %}
+        {{- '\n</tool_response>' }}
+        {%- if loop.last or (messages[loop.index0 + 1].role != "tool") %}
+            {{- '<|im_end|>\n' }}
+        {%- endif %}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|im_start|>assistant\n' }}
+{%- endif %}
+"""
+)
+
+#: Qwen3-VL's processor limits (preprocessor_config.json on the hub): 64 to 16,384 visual tokens of 32x32 px.
+QWEN3_VL_MIN_PIXELS = 64 * 32 * 32
+QWEN3_VL_MAX_PIXELS = 16384 * 32 * 32
+
+
+def build_tiny_qwen3vl(out_dir: Path, *, seed: int = 0) -> Path:
+    """Build a tiny random Qwen3-VL (model, tokenizer, image/video processor, chat template) in ``out_dir``.
+
+    What differs from Qwen2-VL is what breaks integrations, so it is kept as transformers defines it:
+    16-px patches merged 2x2 (a resize factor of 32, not 28), a learned vision position grid resampled
+    to each image, DeepStack (features of early vision blocks added to the first decoder layers),
+    interleaved M-RoPE (t, h, w frequencies interleaved rather than in blocks), QK-norm, the
+    processor's ``mm_token_type_ids``, and the Instruct chat template (no default system prompt).
+    The processor keeps the hub's limits (64 to 16,384 tokens). Same ``seed``, same weights.
+    """
+    import torch
+    from transformers import (
+        GenerationConfig,
+        Qwen2VLImageProcessor,
+        Qwen3VLConfig,
+        Qwen3VLForConditionalGeneration,
+        Qwen3VLProcessor,
+        Qwen3VLVideoProcessor,
+    )
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer, ids = _tokenizer(
+        SPECIAL_TOKENS, QWEN3_VL_CHAT_TEMPLATE, model_max_length=262144, added=QWEN3_ADDED_TOKENS
+    )
+    hidden, head_dim = 64, 16
+    # Interleaved M-RoPE over head_dim / 2 = 8 frequencies: h takes 1, 4; w takes 2, 5; t the rest
+    # (0, 3, 6, 7): the real [24, 20, 20] over 64 in miniature.
+    mrope_section = [4, 2, 2]
+    assert sum(mrope_section) * 2 == head_dim
+    config = Qwen3VLConfig(
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": hidden,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "head_dim": head_dim,
+            "max_position_embeddings": 262144,
+            "rope_parameters": {
+                "rope_type": "default",
+                "rope_theta": 5000000.0,
+                "mrope_section": mrope_section,
+                "mrope_interleaved": True,
+            },
+            "bos_token_id": ids["<|endoftext|>"],
+            "eos_token_id": ids["<|im_end|>"],
+            "pad_token_id": ids["<|endoftext|>"],
+            "tie_word_embeddings": False,
+        },
+        vision_config={
+            # Two blocks of one 16-wide head, both feeding DeepStack (the real 8B: 27 blocks, taps 8, 16, 24).
+            "depth": 2,
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "num_heads": 1,
+            "in_channels": 3,
+            "patch_size": 16,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "out_hidden_size": hidden,  # the mergers project into the text model's width
+            "num_position_embeddings": 64,  # an 8x8 learned grid, bilinearly resampled to each image
+            "deepstack_visual_indexes": [0, 1],
+        },
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=False,
+    )
+    with torch.random.fork_rng(devices=[]):  # same seed, same weights; the caller's RNG is left alone
+        torch.manual_seed(seed)
+        model = Qwen3VLForConditionalGeneration(config).to(torch.float32).eval()
+    model.generation_config = GenerationConfig(
+        bos_token_id=ids["<|endoftext|>"],
+        eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
+        pad_token_id=ids["<|endoftext|>"],
+        do_sample=False,
+    )
+
+    vision = {
+        "patch_size": 16,
+        "temporal_patch_size": 2,
+        "merge_size": 2,
+        "image_mean": [0.5] * 3,
+        "image_std": [0.5] * 3,
+    }
+    image_processor = Qwen2VLImageProcessor(
+        size={"shortest_edge": QWEN3_VL_MIN_PIXELS, "longest_edge": QWEN3_VL_MAX_PIXELS}, **vision
+    )
+    video_processor = Qwen3VLVideoProcessor(size={"shortest_edge": 4096, "longest_edge": 25165824}, **vision)
+    processor = Qwen3VLProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        video_processor=video_processor,
+        chat_template=QWEN3_VL_CHAT_TEMPLATE,
+    )
+    model.save_pretrained(out_dir)
+    processor.save_pretrained(out_dir)
+    return out_dir

@@ -1,10 +1,12 @@
-"""Qwen2-VL / Qwen2.5-VL run in-process with transformers (the ``local`` extra).
+"""Qwen2-VL / Qwen2.5-VL / Qwen3-VL run in-process with transformers (the ``local`` extra).
 
 The processor resizes each screenshot with the same min/max pixels as the step's
-:class:`~agent.qwen.resize.ResizeGeometry`, and we check that it produced the grid that geometry
-predicts: if the two ever disagreed, every coordinate the model answers would decode to the wrong
-pixel. Timings separate preprocessing (template + image processor), prefill (up to the first
-token's logits) and decode, because they scale with different things (pixels, prompt, answer).
+:class:`~agent.qwen.resize.ResizeGeometry`, and we check that the geometry was computed with the
+processor's own resize factor (patch x merge: 28 for Qwen2/2.5-VL, 32 for Qwen3-VL) and that the
+processor produced the grid that geometry predicts: if the two ever disagreed, every coordinate the
+model answers would decode to the wrong pixel. Timings separate preprocessing (template + image
+processor), prefill (up to the first token's logits) and decode, because they scale with different
+things (pixels, prompt, answer).
 
 torch and transformers are imported when a backend is built, not when this module is imported.
 """
@@ -22,7 +24,7 @@ from pixelpilot.agent.qwen.backends.base import Backend, BackendError, ModelRequ
 from pixelpilot.agent.qwen.resize import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS
 
 #: config.json model types this backend knows how to prompt and decode.
-SUPPORTED_MODEL_TYPES = frozenset({"qwen2_vl", "qwen2_5_vl"})
+SUPPORTED_MODEL_TYPES = frozenset({"qwen2_vl", "qwen2_5_vl", "qwen3_vl"})
 
 _DTYPES = {
     "float32": "float32",
@@ -149,6 +151,9 @@ class LocalBackend(Backend):
         self._image_token_id = getattr(self.model.config, "image_token_id", None)
         if self._image_token_id is None:
             self._image_token_id = tokenizer.convert_tokens_to_ids("<|image_pad|>")
+        image_processor = self.processor.image_processor
+        #: px per visual token side (patch x merge) the processor resizes to multiples of
+        self.resize_factor = int(image_processor.patch_size) * int(image_processor.merge_size)
         self._end_token_ids = {
             i for i in (tokenizer.convert_tokens_to_ids(t) for t in _END_TOKENS) if isinstance(i, int) and i >= 0
         }
@@ -299,6 +304,12 @@ class LocalBackend(Backend):
                     f"image {k} is {image.size[0]}x{image.size[1]} but its geometry was computed for "
                     f"{geometry.width}x{geometry.height}"
                 )
+            if geometry.factor != self.resize_factor:
+                raise BackendError(
+                    f"image {k}'s geometry was computed with resize factor {geometry.factor} but "
+                    f"'{self.model_id}' resizes to multiples of {self.resize_factor}; coordinates would decode "
+                    f"wrongly (PromptConfig.resize_factor, --resize-factor, must be {self.resize_factor})"
+                )
             images.append(image)
         try:
             prompt = self.processor.apply_chat_template(request.messages, tokenize=False, add_generation_prompt=True)
@@ -414,6 +425,7 @@ class LocalBackend(Backend):
             "device": self.device,
             "threads": self._torch.get_num_threads(),  # CPU intra-op threads (agent.qwen.threads)
             "attn_implementation": self.attn_implementation,
+            "resize_factor": self.resize_factor,
             "min_pixels": self.min_pixels,
             "max_pixels": self.max_pixels,
         }
