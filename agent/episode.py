@@ -104,6 +104,8 @@ class ObservationRecord(BaseModel):
     url: str | None = None
     title: str | None = None
     app: str | None = None
+    pointer: tuple[float, float] | None = None
+    window: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, obs: Observation, filename: str) -> ObservationRecord:
@@ -119,6 +121,8 @@ class ObservationRecord(BaseModel):
             url=obs.url,
             title=obs.title,
             app=obs.app,
+            pointer=obs.pointer,
+            window=obs.window,
         )
 
     def to_observation(self, bundle: Path) -> Observation:
@@ -136,6 +140,8 @@ class ObservationRecord(BaseModel):
             url=self.url,
             title=self.title,
             app=self.app,
+            pointer=self.pointer,
+            window=self.window,
         )
 
 

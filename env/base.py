@@ -54,6 +54,8 @@ class Observation(BaseModel):
     url: str | None = None
     title: str | None = None
     app: str | None = None
+    pointer: tuple[float, float] | None = Field(None, description="pointer position in screenshot px, if it has one")
+    window: dict[str, Any] | None = Field(None, description="the active window (desktop): title, class, pid, bounds")
     captured_at: float = Field(default_factory=time.time)
 
     @cached_property

@@ -47,6 +47,8 @@ class EnvOptions(BaseModel):
     chromium: str | None = Field(None, description="Chromium binary (default: auto-detect)")
     capture: Literal["jpeg", "png"] = Field("jpeg", description="screenshot encoding")
     serial: str | None = Field(None, description="Android device serial (default: the only one)")
+    display: str | None = Field(None, description="desktop: attach to this X display instead of an own Xvfb")
+    allow_display_zero: bool = Field(False, description="desktop: allow --display :0 (usually your own session)")
 
 
 def _load(target: str) -> Any:
@@ -169,6 +171,20 @@ def _build_android(entry: EnvKindEntry, options: EnvOptions, connect: bool) -> E
     return env
 
 
+def _build_desktop(entry: EnvKindEntry, options: EnvOptions, connect: bool) -> Env:
+    try:
+        from pixelpilot.env.desktop import DesktopConfig, DesktopEnv
+    except ImportError as exc:  # the package is python-xlib, its module Xlib
+        raise ImportError(str(exc), name="python-xlib" if exc.name == "Xlib" else exc.name) from None
+
+    chosen = {"image_format": options.capture} if "capture" in options.model_fields_set else {}
+    env = DesktopEnv(
+        DesktopConfig(display=options.display, allow_display_zero=options.allow_display_zero, **chosen)
+    )
+    env.connect()  # start (or reach) the display now: a missing Xvfb or a wrong --display is one clean line
+    return env
+
+
 register_env(
     EnvKindEntry(
         name="browser",
@@ -192,5 +208,17 @@ register_env(
         checks=frozenset({"ui", "shell"}),
         start_fields=frozenset({"app", "activity", "setup", "url"}),
         build=_build_android,
+    )
+)
+register_env(
+    EnvKindEntry(
+        name="desktop",
+        summary="X11 applications on an own Xvfb (or --display :N), through XTest",
+        env_class="pixelpilot.env.desktop:DesktopEnv",
+        config_class="pixelpilot.env.desktop:DesktopConfig",
+        modality="pointer",
+        checks=frozenset({"shell", "file", "window"}),
+        start_fields=frozenset({"command", "wait_window", "cwd", "env", "setup", "viewport", "network"}),
+        build=_build_desktop,
     )
 )

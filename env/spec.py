@@ -45,8 +45,19 @@ class StartSpec(BaseModel):
         "an IP literal narrows it); empty means any",
     )
     setup: list[str] = Field(
-        default_factory=list, description="Android: shell commands run before the episode (e.g. settings put ...)"
+        default_factory=list,
+        description="Android: shell commands run before the episode (e.g. settings put ...); desktop: shell "
+        "commands run in the episode's scratch home before its application starts",
     )
+    command: list[str] = Field(
+        default_factory=list, description="desktop: the application to start, as an argument list"
+    )
+    wait_window: str | None = Field(
+        None, description="desktop: regular expression of the window title to wait for (default: any new window)"
+    )
+    cwd: str | None = Field(None, description="desktop: the application's working folder, relative to the scratch home")
+    env: dict[str, str] | None = Field(None, description="desktop: extra environment variables for the episode")
+    network: bool | None = Field(None, description="desktop: let the sandboxed application reach the network")
 
     @field_validator("allowed_domains")
     @classmethod
@@ -124,12 +135,33 @@ class UiCheck(BaseModel):
 
 
 class ShellCheck(BaseModel):
-    """Android: a shell command's output matches a pattern (e.g. `settings get global wifi_on`)."""
+    """A shell command's output matches a pattern (Android: `settings get global wifi_on`; desktop: run in
+    the episode's scratch home), and, when ``exit_code`` is given, it exits with that status."""
 
     model_config = ConfigDict(extra="forbid")
     type: Literal["shell"] = "shell"
     command: str = Field(min_length=1)
-    pattern: str = Field(description="regular expression searched in the command's output")
+    pattern: str = Field("", description="regular expression searched in the command's output")
+    exit_code: int | None = Field(None, description="desktop: the exit status success needs")
+
+
+class FileCheck(BaseModel):
+    """Desktop: a file (relative to the episode's scratch home) exists and its text matches a pattern."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["file"] = "file"
+    path: str = Field(min_length=1)
+    pattern: str = Field("", description="regular expression searched in the file's text")
+    exists: bool = Field(True, description="false: success when the file is missing or does not match")
+
+
+class WindowCheck(BaseModel):
+    """Desktop: a window whose title matches a pattern is open (or is the active one)."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["window"] = "window"
+    title: str = Field(description="regular expression searched in window titles")
+    active: bool = Field(False, description="only the active window counts")
 
 
 class NoCheck(BaseModel):
@@ -140,7 +172,8 @@ class NoCheck(BaseModel):
 
 
 SuccessCheck = Annotated[
-    Union[UrlCheck, TextCheck, JsCheck, AnswerCheck, UiCheck, ShellCheck, NoCheck], Field(discriminator="type")
+    Union[UrlCheck, TextCheck, JsCheck, AnswerCheck, UiCheck, ShellCheck, FileCheck, WindowCheck, NoCheck],
+    Field(discriminator="type"),
 ]
 
 

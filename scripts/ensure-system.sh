@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Makes sure the system pieces the tests and demos need exist: a Chromium, CJK fonts and adb.
+# Makes sure the system pieces the tests and demos need exist: a Chromium, CJK fonts, adb, and for the
+# desktop env an X server (Xvfb), a window manager (openbox), bubblewrap, xdotool/xwd and Tk.
 # Prefers the distribution's packages (apt), falls back to Playwright's managed browser elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,18 @@ else
 fi
 
 command -v adb >/dev/null 2>&1 || need_apt+=(adb)
+
+# the desktop env: its own display, window manager and sandbox; x11-apps has xwd (capture benchmark),
+# python3-tk the Tk the project's test app needs when Python itself was built without it
+command -v Xvfb >/dev/null 2>&1 || need_apt+=(xvfb)
+command -v openbox >/dev/null 2>&1 || need_apt+=(openbox)
+command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
+command -v xdotool >/dev/null 2>&1 || need_apt+=(xdotool)
+command -v xwd >/dev/null 2>&1 || need_apt+=(x11-apps)
+command -v xprop >/dev/null 2>&1 || need_apt+=(x11-utils)
+if [ -x .venv/bin/python ] && ! .venv/bin/python -c "import tkinter" >/dev/null 2>&1; then
+  need_apt+=(python3-tk tk)
+fi
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then

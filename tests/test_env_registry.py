@@ -69,7 +69,7 @@ def test_the_built_in_kinds_name_their_classes_checks_and_modality() -> None:
 
 
 def test_an_unknown_kind_is_one_line_naming_the_known_ones() -> None:
-    with pytest.raises(UnknownEnvError, match=r"unknown env 'fridge'; known: browser, android"):
+    with pytest.raises(UnknownEnvError, match=r"unknown env 'fridge'; known: browser, android, desktop"):
         env_kind("fridge")
 
 
@@ -123,7 +123,7 @@ def test_run_and_debug_refuse_an_unknown_env_in_one_line() -> None:
         proc = cli(command, EXAMPLES_DIR / "login.yaml", "--env", "fridge")
         assert proc.returncode == 2, proc.stderr
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
-        assert len(lines) == 1 and "--env must be browser or android, got 'fridge'" in lines[0], proc.stderr
+        assert len(lines) == 1 and "--env must be browser, android or desktop, got 'fridge'" in lines[0], proc.stderr
 
 
 def test_run_refuses_a_check_the_chosen_env_cannot_score() -> None:

@@ -13,6 +13,8 @@ def test_every_tool_has_a_schema_with_description() -> None:
         "click",
         "double_click",
         "right_click",
+        "middle_click",
+        "mouse_move",
         "long_press",
         "drag",
         "type",

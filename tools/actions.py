@@ -94,6 +94,25 @@ class RightClick(_PointAction):
     action: Literal["right_click"] = "right_click"
 
 
+class MiddleClick(_PointAction):
+    """Middle-click at a point (opens links in a new tab, pastes the X selection)."""
+
+    modalities: ClassVar[frozenset[Modality]] = frozenset({"pointer"})
+    marker: ClassVar[str] = "middle"
+    action: Literal["middle_click"] = "middle_click"
+
+
+class MouseMove(ActionBase):
+    """Move the pointer to a point without pressing anything: menus and tooltips that open on hover."""
+
+    point_fields: ClassVar[tuple[tuple[str, str], ...]] = (("x", "y"),)
+    modalities: ClassVar[frozenset[Modality]] = frozenset({"pointer"})
+    marker: ClassVar[str] = "hover"
+    action: Literal["mouse_move"] = "mouse_move"
+    x: Coord
+    y: Coord
+
+
 class LongPress(_PointAction):
     """Press and hold at a point."""
 
@@ -224,6 +243,8 @@ BUILTIN_TOOLS: tuple[type[ActionBase], ...] = (
     Click,
     DoubleClick,
     RightClick,
+    MiddleClick,
+    MouseMove,
     LongPress,
     Drag,
     Type,

@@ -130,6 +130,8 @@ def run(
     request_timeout: opt.RequestTimeout = 60.0,
     env_name: opt.EnvName = None,
     serial: opt.Serial = None,
+    display: opt.Display = None,
+    allow_display_zero: opt.AllowDisplayZero = False,
     verbose: opt.Verbose = False,
 ) -> None:
     """Run one episode of TASK_FILE and write its bundle."""
@@ -186,7 +188,14 @@ def run(
     agent_config = AgentConfig(out_dir=out_dir, record_secrets=record_secrets)
     instruction = SecretSet.for_spec(spec, masking=not record_secrets).mask_text(spec.instruction)
     out.print(f"[bold]{spec.id}[/]: {instruction}", soft_wrap=True)
-    env_options = EnvOptions(headed=headed, chromium=chromium, capture=capture.value, serial=serial)
+    env_options = EnvOptions(
+        headed=headed,
+        chromium=chromium,
+        capture=capture.value,
+        serial=serial,
+        display=display,
+        allow_display_zero=allow_display_zero,
+    )
     try:
         with open_env(spec, env_options) as env:
             agent = Agent(env, pol, agent_config)

@@ -47,6 +47,8 @@ def debug(
     request_timeout: opt.RequestTimeout = 60.0,
     env_name: opt.EnvName = None,
     serial: opt.Serial = None,
+    display: opt.Display = None,
+    allow_display_zero: opt.AllowDisplayZero = False,
     headed: opt.Headed = False,
     chromium: opt.Chromium = None,
     out_dir: opt.EpisodeOut = Path("runs"),
@@ -109,7 +111,10 @@ def debug(
             f"[yellow]warning:[/] serving on {host}: anyone who can reach it and has the token can drive the agent"
         )
     try:
-        with open_env(spec, EnvOptions(headed=headed, chromium=chromium, serial=serial)) as env:
+        options = EnvOptions(
+            headed=headed, chromium=chromium, serial=serial, display=display, allow_display_zero=allow_display_zero
+        )
+        with open_env(spec, options) as env:
             if repl:
                 Repl(session, out).start()
             result, web = run_debug(

@@ -36,6 +36,18 @@ Capture = Annotated[CaptureFormat, typer.Option(rich_help_panel=ENV_PANEL, help=
 Serial = Annotated[
     str | None, typer.Option(rich_help_panel=ENV_PANEL, help="Android device serial (default: the only one)")
 ]
+Display = Annotated[
+    str | None,
+    typer.Option(
+        rich_help_panel=ENV_PANEL, help="desktop: attach to this X display (e.g. :1) instead of starting an own Xvfb"
+    ),
+]
+AllowDisplayZero = Annotated[
+    bool,
+    typer.Option(
+        "--allow-display-zero", rich_help_panel=ENV_PANEL, help="desktop: allow --display :0, usually your own session"
+    ),
+]
 
 # --------------------------------------------------------------------------- the policy (PolicySpec's fields)
 Model = Annotated[
