@@ -376,7 +376,7 @@ def test_encode_refuses_what_the_dialect_cannot_express(dialect: Any, env: str, 
         ("Qwen/Qwen2-VL-2B-Instruct", "qwen2-vl"),
         ("Qwen/Qwen2-VL-7B-Instruct", "qwen2-vl"),
         ("bytedance-research/UI-TARS-7B-DPO", "qwen2-vl"),
-        ("ByteDance-Seed/UI-TARS-1.5-7B", "qwen2.5-vl"),
+        ("ByteDance-Seed/UI-TARS-1.5-7B", "ui-tars-1.5"),
         ("OS-Copilot/OS-Atlas-Base-7B", "qwen2-vl"),
         ("showlab/ShowUI-2B", "showui"),
         ("/models/my-finetune/", "qwen2.5-vl"),
@@ -393,8 +393,8 @@ def test_get_dialect() -> None:
     assert isinstance(get_dialect("qwen2.5-vl"), Qwen25Dialect)
     assert isinstance(get_dialect("Qwen2-VL"), Qwen2Dialect)
     assert isinstance(get_dialect("showui"), ShowUIDialect)
-    assert set(DIALECTS) == {"qwen2.5-vl", "qwen2-vl", "showui", "qwen3-vl"}
-    with pytest.raises(ValueError, match=r"known dialects: qwen2\.5-vl, qwen2-vl, showui, qwen3-vl"):
+    assert set(DIALECTS) == {"qwen2.5-vl", "qwen2-vl", "showui", "qwen3-vl", "ui-tars-1.5"}
+    with pytest.raises(ValueError, match=r"known dialects: qwen2\.5-vl, qwen2-vl, showui, qwen3-vl, ui-tars-1\.5"):
         get_dialect("llava")
 
 

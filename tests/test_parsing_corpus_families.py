@@ -21,7 +21,7 @@ from pixelpilot.agent.qwen.dialects import DIALECTS, ParseError, get_dialect
 from pixelpilot.agent.qwen.resize import ResizeGeometry
 
 FOLDER = Path(__file__).parent / "data" / "model_outputs"
-DIALECT_FILES = {"qwen3-vl": FOLDER / "qwen3-vl.jsonl"}
+DIALECT_FILES = {"qwen3-vl": FOLDER / "qwen3-vl.jsonl", "ui-tars-1.5": FOLDER / "ui-tars-1.5.jsonl"}
 ROWS: list[dict[str, Any]] = [
     json.loads(line)
     for path in DIALECT_FILES.values()

@@ -10,6 +10,7 @@ from pixelpilot.agent.qwen.dialects import DIALECTS, infer_dialect
 from pixelpilot.agent.qwen.families import resolve_resize_factor
 from pixelpilot.agent.qwen.policy import QwenPolicy, QwenPolicyConfig
 from pixelpilot.agent.qwen.prompt import PromptConfig
+from pixelpilot.agent.qwen.resize import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS
 
 
 def make_backend(
@@ -63,6 +64,10 @@ def make_policy(
     if name not in DIALECTS:
         raise ValueError(f"unknown dialect {name!r}; known: {', '.join(DIALECTS)}")
     prompt = prompt or PromptConfig()
+    limits = DIALECTS[name].pixel_limits
+    if limits is not None and (prompt.min_pixels, prompt.max_pixels) == (DEFAULT_MIN_PIXELS, DEFAULT_MAX_PIXELS):
+        # the family's own limits (UI-TARS-1.5's), unless the user chose some; the server resizes with them too
+        prompt = prompt.model_copy(update={"min_pixels": limits[0], "max_pixels": limits[1]})
     backend = make_backend(
         model, endpoint=endpoint, min_pixels=prompt.min_pixels, max_pixels=prompt.max_pixels, **backend_options
     )  # type: ignore[arg-type]

@@ -60,7 +60,8 @@ Endpoint = Annotated[
 Dialect = Annotated[
     str | None,
     typer.Option(
-        rich_help_panel=MODEL_PANEL, help="qwen2.5-vl | qwen2-vl | showui | qwen3-vl (default: from the model id)"
+        rich_help_panel=MODEL_PANEL,
+        help="qwen2.5-vl | qwen2-vl | showui | qwen3-vl | ui-tars-1.5 (default: from the model id)",
     ),
 ]
 ResizeFactor = Annotated[

@@ -11,6 +11,7 @@ from pixelpilot.agent.qwen.dialects.qwen2 import Qwen2Dialect
 from pixelpilot.agent.qwen.dialects.qwen3vl import Qwen3VLDialect
 from pixelpilot.agent.qwen.dialects.qwen25 import Qwen25Dialect
 from pixelpilot.agent.qwen.dialects.showui import ShowUIDialect
+from pixelpilot.agent.qwen.dialects.uitars15 import UITars15Dialect
 from pixelpilot.agent.qwen.families import family_for
 
 #: name -> dialect class.
@@ -19,6 +20,7 @@ DIALECTS: dict[str, type[Dialect]] = {
     Qwen2Dialect.name: Qwen2Dialect,
     ShowUIDialect.name: ShowUIDialect,
     Qwen3VLDialect.name: Qwen3VLDialect,
+    UITars15Dialect.name: UITars15Dialect,
 }
 DEFAULT_DIALECT = Qwen25Dialect.name
 
@@ -32,11 +34,15 @@ _ALIASES = {
     "qwen3": "qwen3-vl",
     "qwen3vl": "qwen3-vl",
     "qwen3_vl": "qwen3-vl",
+    "uitars-1.5": "ui-tars-1.5",
+    "ui_tars_1.5": "ui-tars-1.5",
+    "ui-tars-1-5": "ui-tars-1.5",
 }
 
 
 def get_dialect(name: str) -> Dialect:
-    """A dialect by name ('qwen2.5-vl', 'qwen2-vl', 'showui', 'qwen3-vl'; case-insensitive, a few aliases)."""
+    """A dialect by name ('qwen2.5-vl', 'qwen2-vl', 'showui', 'qwen3-vl', 'ui-tars-1.5'; case-insensitive, a few
+    aliases)."""
     key = name.strip().lower()
     key = _ALIASES.get(key, key)
     try:
@@ -50,7 +56,8 @@ def infer_dialect(model_id: str) -> str:
 
     The name's family (:data:`pixelpilot.agent.qwen.families.FAMILIES`, the one table of model ids)
     gives it: ShowUI -> 'showui'; Qwen2-VL and the agents built on it (UI-TARS 1.0, OS-Atlas) ->
-    'qwen2-vl'; Qwen2.5-VL -> 'qwen2.5-vl'; Qwen3-VL -> 'qwen3-vl'; anything else (unknown names, local folders) ->
+    'qwen2-vl'; UI-TARS-1.5 (built on Qwen2.5-VL, absolute pixels) -> 'ui-tars-1.5'; Qwen2.5-VL ->
+    'qwen2.5-vl'; Qwen3-VL -> 'qwen3-vl'; anything else (unknown names, local folders) ->
     'qwen2.5-vl'. A family whose dialect is not registered falls back to the default as well.
     """
     family = family_for(model_id)
@@ -71,6 +78,7 @@ __all__ = [
     "Qwen25Dialect",
     "ShowUIDialect",
     "TruncatedOutputError",
+    "UITars15Dialect",
     "get_dialect",
     "infer_dialect",
 ]

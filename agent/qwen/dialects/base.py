@@ -46,6 +46,9 @@ class Dialect(ABC):
     skip_special_tokens: ClassVar[bool] = True
     #: The numbers this family's models write for a point (codecs convert through it).
     point_space: ClassVar[PointSpace]
+    #: (min_pixels, max_pixels) this family's models were trained and parse at, used where the user
+    #: leaves the pixel limits at pixelpilot's defaults (UI-TARS-1.5's own smart_resize limits); None: the defaults.
+    pixel_limits: ClassVar[tuple[int, int] | None] = None
     #: Codecs of tools outside the model's own verbs, by tool name; each dialect class has its own.
     codecs: ClassVar[CodecTable] = CodecTable()
 

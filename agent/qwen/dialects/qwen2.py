@@ -14,6 +14,7 @@ The raw text must be decoded with special tokens kept, so ``<|box_start|>`` surv
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from pixelpilot.agent.qwen import arguments, tool_calls
@@ -133,12 +134,28 @@ class Qwen2Dialect(Dialect):
             "- Summarize your next action (with its target element) in one sentence in `Thought` part."
         )
 
+    # ------------------------------------------------------------------ the coordinate convention
+    # A dialect that speaks this action text in another coordinate space (UI-TARS-1.5) overrides these.
+    def _expected(self, geometry: ResizeGeometry) -> str:
+        """What a well-formed answer looks like, for errors the model reads."""
+        return _EXPECTED
+
+    def _space(
+        self, geometry: ResizeGeometry
+    ) -> tuple[tuple[float, float], Callable[[float, float], tuple[float, float]]]:
+        """(the model space's W x H, model point -> screenshot px)."""
+        return (SCALE, SCALE), lambda a, b: geometry.from_relative(a, b, scale=SCALE)
+
+    def _space_words(self, geometry: ResizeGeometry) -> str:
+        return "integers from 0 to 1000"
+
     # ------------------------------------------------------------------ parse
     def parse(
         self, text: str, geometry: ResizeGeometry, env: EnvKind = "browser", *, at_token_limit: bool = False
     ) -> ParsedOutput:
+        expected = self._expected(geometry)
         if text is None or not text.strip():
-            raise ParseError(f"no action found in the output (it is empty); expected {_EXPECTED}")
+            raise ParseError(f"no action found in the output (it is empty); expected {expected}")
         known = set(ACTIONS) | set(ACTION_ALIASES)
         label = _ACTION_LABEL.search(text) or _ACTION_LABEL_ANYWHERE.search(text)
         if label:
@@ -146,7 +163,7 @@ class Qwen2Dialect(Dialect):
             calls = calls[:1] + [c for c in calls[1:] if c.name.lower() in known]
             if not calls and re.fullmatch(r"\s*\w*", text[label.end() :]):
                 raise TruncatedOutputError(
-                    f"the output ends at 'Action: {text[label.end() :].strip()}' before the call; expected {_EXPECTED}"
+                    f"the output ends at 'Action: {text[label.end() :].strip()}' before the call; expected {expected}"
                 )
             if not calls:
                 raise ParseError(
@@ -172,7 +189,7 @@ class Qwen2Dialect(Dialect):
             if len(boxes) == 1:  # a box without its end may be a point without its last digits
                 raise TruncatedOutputError(
                     f"the output ends inside a box ({tool_calls.clip_end(text, 40)!r}, no <|box_end|>); "
-                    f"expected {_EXPECTED}"
+                    f"expected {expected}"
                 )
             boxes.pop()
         if boxes:
@@ -189,16 +206,17 @@ class Qwen2Dialect(Dialect):
             bare = text.strip()
             if at_token_limit and len(_NUMBER.findall(bare)) == 2 and not bare.endswith(("))", "]")):
                 # '(x1,y1)' stopped by the limit may be the first corner of '(x1,y1),(x2,y2)'
-                raise TruncatedOutputError(f"the output may end inside a box ({text.strip()!r}); expected {_EXPECTED}")
+                raise TruncatedOutputError(f"the output may end inside a box ({text.strip()!r}); expected {expected}")
             x, y = self._box(text.strip(), "box", geometry)
             return ParsedOutput(action=Click(x=x, y=y), call={"action": "click", "box": text.strip()})
-        raise ParseError(f"no action found in the output; expected {_EXPECTED}")
+        raise ParseError(f"no action found in the output; expected {expected}")
 
     def _box(self, value: Any, name: str, geometry: ResizeGeometry) -> tuple[float, float]:
         """'(x,y)', '(x1,y1,x2,y2)', '(x1,y1),(x2,y2)', '<|box_start|>(x,y)<|box_end|>', [x, y] -> screenshot px."""
         text = value if isinstance(value, str) else str(value) if isinstance(value, list | tuple) else None
         expected = (
-            f"{name!r} must be a point '(x,y)' or a box '(x1,y1,x2,y2)' with integers from 0 to 1000, got {value!r}"
+            f"{name!r} must be a point '(x,y)' or a box '(x1,y1,x2,y2)' with {self._space_words(geometry)}, "
+            f"got {value!r}"
         )
         if text is None:
             raise ParseError(expected)
@@ -207,22 +225,19 @@ class Qwen2Dialect(Dialect):
         if len(numbers) not in (2, 4) or re.search(r"[A-Za-z]", leftover):
             raise ParseError(expected)
         points = [(numbers[k], numbers[k + 1]) for k in range(0, len(numbers), 2)]
+        space, decode = self._space(geometry)
+        hint = (
+            " (coordinates are relative: integers from 0 to 1000)"
+            if space == (SCALE, SCALE)
+            else f" (coordinates are {self._space_words(geometry)})"
+        )
         decoded = [
-            arguments.model_point(
-                x,
-                y,
-                geometry,
-                space=(SCALE, SCALE),
-                decode=lambda a, b: geometry.from_relative(a, b, scale=SCALE),
-                name=name,
-                hint=" (coordinates are relative: integers from 0 to 1000)",
-            )
-            for x, y in points
+            arguments.model_point(x, y, geometry, space=space, decode=decode, name=name, hint=hint) for x, y in points
         ]
         if len(points) == 1:
             return decoded[0]
         (x1, y1), (x2, y2) = points
-        return arguments.clamp_to_screen(*geometry.from_relative((x1 + x2) / 2, (y1 + y2) / 2, scale=SCALE), geometry)
+        return arguments.clamp_to_screen(*decode((x1 + x2) / 2, (y1 + y2) / 2), geometry)
 
     def _call_to_action(self, call: tool_calls.FunctionCall, geometry: ResizeGeometry) -> ActionBase:
         written = call.name
