@@ -68,7 +68,10 @@ def test_served_episode_sends_the_screenshot_and_records_everything(
     first = server.requests[0]
     assert server.headers[0]["Authorization"] == "Bearer sk-test-123"
     assert first["model"] == "replay-qwen" and first["temperature"] == 0.0
-    assert first["mm_processor_kwargs"] == {"min_pixels": 3136, "max_pixels": 1003520}
+    # vLLM's Qwen2/2.5-VL processors read min/max_pixels; transformers 5 and Qwen3-VL's read size
+    assert first["mm_processor_kwargs"] == {
+        "min_pixels": 3136, "max_pixels": 1003520, "size": {"shortest_edge": 3136, "longest_edge": 1003520}
+    }  # fmt: skip
     system = first["messages"][0]["content"][0]["text"]
     assert "<tools>" in system and "1288x728" in system
     image = next(p for p in first["messages"][1]["content"] if p["type"] == "image_url")["image_url"]["url"]

@@ -4,8 +4,10 @@
 The screenshot travels as a base64 data URL of the bytes exactly as captured (no decode, no
 re-encode). The resize geometry is computed on this side with the same smart_resize the server's
 processor uses, and the pixel limits are sent along so the server resizes exactly as computed:
-as ``mm_processor_kwargs`` (vLLM, SGLang) or as ``chat_template_kwargs.processor_kwargs.size``
-(``transformers serve``). With ``pixel_limits="auto"`` the first style the server rejects (HTTP
+as ``mm_processor_kwargs`` (vLLM; both the ``min_pixels``/``max_pixels`` its Qwen2/2.5-VL
+processors read and the ``size`` dict transformers 5 and Qwen3-VL's processor read) or as
+``chat_template_kwargs.processor_kwargs.size`` (``transformers serve``). SGLang takes no per-request
+limits (see docs/POLICY.md). With ``pixel_limits="auto"`` the first style the server rejects (HTTP
 400/422 naming the field) is dropped for the next, down to sending none; the style in use is
 recorded with every step. Transient failures (429, 5xx, connection errors, timeouts) are
 retried with exponential backoff, honouring Retry-After.
@@ -117,10 +119,10 @@ class ServedBackend(Backend):
             body["seed"] = s.seed
         if request.images:
             g = request.images[0].geometry
+            size = {"shortest_edge": g.min_pixels, "longest_edge": g.max_pixels}
             if self.pixel_limit_style == "mm_processor_kwargs":
-                body["mm_processor_kwargs"] = {"min_pixels": g.min_pixels, "max_pixels": g.max_pixels}
+                body["mm_processor_kwargs"] = {"min_pixels": g.min_pixels, "max_pixels": g.max_pixels, "size": size}
             elif self.pixel_limit_style == "chat_template_kwargs":
-                size = {"shortest_edge": g.min_pixels, "longest_edge": g.max_pixels}
                 body["chat_template_kwargs"] = {"processor_kwargs": {"size": size}}
         body.update(self.extra_body)
         return body
