@@ -26,7 +26,7 @@ import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -94,9 +94,14 @@ class PhoneDevice:
     With ``serial`` it wraps a device someone else started instead (nothing is started or stopped).
     """
 
-    def __init__(self, serial: str | None = None, *, chromium: str | None = None) -> None:
+    def __init__(
+        self, serial: str | None = None, *, chromium: str | None = None, capture: Literal["raw", "png"] | None = None
+    ) -> None:
         self.serial_given = serial
         self.chromium = chromium
+        # the simulator renders PNGs and decodes them for raw screencap, so PNG is its faster path (a phone's is raw:
+        # docs/PERFORMANCE.md, Android)
+        self.capture: Literal["raw", "png"] = capture or ("raw" if serial else "png")
         self.sim: Any = None
         self.env: AndroidEnv = self._open()
 
@@ -111,7 +116,15 @@ class PhoneDevice:
             self.sim = start_simulator(port=0, adb_keyboard=True, chromium_path=self.chromium)
             serial = self.sim.serial
             _connect(serial)
-        return AndroidEnv(AndroidConfig(serial=serial, reconnect_attempts=2))
+        env = AndroidEnv(AndroidConfig(serial=serial, reconnect_attempts=2, capture=self.capture))
+        if self.sim is None:  # someone else's device: it must be a PixelSim, or the seeded setup would do nothing
+            model = env.link.shell("getprop ro.product.model").strip()
+            if model != "PixelSim":
+                raise SuiteError(
+                    f"device {serial} is a {model or 'device of unknown model'}, not a PixelSim simulator;"
+                    " the phone suite seeds its state through the simulator's apps"
+                )
+        return env
 
     @property
     def serial(self) -> str:
