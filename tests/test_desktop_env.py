@@ -8,7 +8,7 @@ import pytest
 
 from pixelpilot.env.desktop import DesktopEnv
 from pixelpilot.env.desktop.xinput import key_keysyms
-from pixelpilot.tools import Click, DoubleClick, Drag, Key, RightClick, Scroll, Type
+from pixelpilot.tools import Click, DoubleClick, Drag, Key, MiddleClick, MouseMove, RightClick, Scroll, Type
 from tests.desktop_fixtures import desktop, layout, probe_start, wait_for
 
 
@@ -42,6 +42,10 @@ def test_pointer_actions_land_on_their_targets_at_exact_pixels(env: DesktopEnv, 
     for action in (Click(x=click[0], y=click[1]), DoubleClick(x=double[0], y=double[1])):
         assert env.execute(action, g).ok
     assert env.execute(RightClick(x=right[0], y=right[1]), g).ok
+    middle, hover = centre(targets["middle"], 11, 3), centre(targets["hover"], -17, 21)
+    assert env.execute(MiddleClick(x=middle[0], y=middle[1]), g).ok
+    assert env.execute(MouseMove(x=hover[0], y=hover[1]), g).ok
+    assert env.observe().pointer == (float(hover[0]), float(hover[1]))
     src, drop = centre(targets["drag_source"], 5, 5), centre(targets["drop"], -9, 11)
     assert env.execute(Drag(start_x=src[0], start_y=src[1], end_x=drop[0], end_y=drop[1]), g).ok
     wheel = centre(targets["scroll"], 3, -4)
@@ -59,6 +63,10 @@ def test_pointer_actions_land_on_their_targets_at_exact_pixels(env: DesktopEnv, 
     ]
     assert [(e["x"], e["y"], e["target"]) for e in got if e["event"] == "double"] == [(*double, "double")]
     assert [(e["x"], e["y"], e["target"]) for e in presses(got, 3)] == [(*right, "right")]
+    assert [(e["x"], e["y"], e["target"]) for e in presses(got, 2)] == [(*middle, "middle")]
+    # the hover entered its target at the exact point, and pressed nothing there
+    assert [(e["x"], e["y"]) for e in got if e["event"] == "enter" and e["target"] == "hover"] == [hover]
+    assert not [e for e in got if e["event"] == "press" and e["target"] == "hover"]
     release = [e for e in got if e["event"] == "release" and e["button"] == 1][-1]
     assert (release["x"], release["y"], release["target"]) == (*drop, "drop")
     assert [(e["x"], e["y"], e["target"]) for e in presses(got, 5)] == [(*wheel, "scroll")] * 3

@@ -82,6 +82,7 @@ class QwenPolicy(Policy):
         if self.config.prompt.history_images:
             self._past.append(observation)
         geometry = request.images[-1].geometry
+        self.dialect.pointer = observation.pointer  # type: ignore[attr-defined] # a cookbook drag starts there
         meta: dict[str, Any] = {
             "dialect": self.dialect.name,
             "prompt_version": PROMPT_VERSION,

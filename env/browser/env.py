@@ -36,6 +36,8 @@ from pixelpilot.tools import (
     Drag,
     Key,
     LongPress,
+    MiddleClick,
+    MouseMove,
     Navigate,
     RightClick,
     Scroll,
@@ -417,11 +419,16 @@ class BrowserEnv(Env):
         return result
 
     # One handler per tool (see env.base): the table's keys are what this env supports.
-    @handles(Click, DoubleClick, RightClick)
-    def _click(self, action: Click | DoubleClick | RightClick, g: ScreenGeometry) -> ActionResult | None:
+    @handles(Click, DoubleClick, RightClick, MiddleClick)
+    def _click(self, action: Click | DoubleClick | RightClick | MiddleClick, g: ScreenGeometry) -> ActionResult | None:
         x, y = g.to_input(action.x, action.y)
-        button = "right" if isinstance(action, RightClick) else "left"
+        button = "right" if isinstance(action, RightClick) else "middle" if isinstance(action, MiddleClick) else "left"
         self.page.mouse.click(x, y, button=button, click_count=2 if isinstance(action, DoubleClick) else 1)
+        return None
+
+    @handles(MouseMove)
+    def _hover(self, action: MouseMove, g: ScreenGeometry) -> ActionResult | None:
+        self.page.mouse.move(*g.to_input(action.x, action.y))  # :hover styles, menus and tooltips open
         return None
 
     @handles(LongPress)

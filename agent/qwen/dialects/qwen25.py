@@ -30,6 +30,8 @@ from pixelpilot.tools import (
     Home,
     Key,
     LongPress,
+    MiddleClick,
+    MouseMove,
     OpenApp,
     RightClick,
     Scroll,
@@ -45,9 +47,11 @@ MOBILE_TOOL = "mobile_use"
 COMPUTER_ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "key": (("keys",), ()),
     "type": (("text",), ()),
+    "mouse_move": (("coordinate",), ()),
     "left_click": (("coordinate",), ()),
-    "left_click_drag": (("start_coordinate", "coordinate"), ()),
+    "left_click_drag": (("coordinate",), ("start_coordinate",)),
     "right_click": (("coordinate",), ()),
+    "middle_click": (("coordinate",), ()),
     "double_click": (("coordinate",), ()),
     "scroll": (("pixels",), ("coordinate",)),
     "wait": (("time",), ()),
@@ -68,8 +72,6 @@ MOBILE_ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 #: Cookbook actions the framework cannot perform faithfully, and what to use instead.
 UNSUPPORTED = {
-    "mouse_move": "use left_click with 'coordinate' to click where you would move the mouse",
-    "middle_click": "use left_click (or right_click for a context menu)",
     "triple_click": "use left_click, or double_click to select a word",
 }
 SYSTEM_BUTTONS = ("Back", "Home", "Menu", "Enter")
@@ -87,9 +89,11 @@ _COMPUTER_DESCRIPTION = """Use a mouse and keyboard to interact with a computer,
 _COMPUTER_ACTION_DOC = """The action to perform. The available actions are:
 * `key`: Performs key down presses on the arguments passed in order, then performs key releases in reverse order.
 * `type`: Type a string of text on the keyboard. End the text with "\\n" to press Enter after it.
+* `mouse_move`: Move the cursor to a specified (x, y) pixel coordinate on the screen.
 * `left_click`: Click the left mouse button at the (x, y) pixel coordinate on the screen.
-* `left_click_drag`: Click and drag the cursor from start_coordinate (x, y) to coordinate (x, y) on the screen.
+* `left_click_drag`: Click and drag the cursor to coordinate (x, y) on the screen, from start_coordinate if given.
 * `right_click`: Click the right mouse button at the (x, y) pixel coordinate on the screen.
+* `middle_click`: Click the middle mouse button at the (x, y) pixel coordinate on the screen.
 * `double_click`: Double-click the left mouse button at the (x, y) pixel coordinate on the screen.
 * `scroll`: Performs a scroll of the mouse scroll wheel, at coordinate (x, y) if given.
 * `wait`: Wait specified seconds for the change to happen.
@@ -162,13 +166,14 @@ def _tool_schema(env: EnvKind, geometry: ResizeGeometry) -> dict[str, Any]:
             "keys": {"description": "Required only by `action=key`.", "type": "array"},
             "text": {"description": "Required only by `action=type` and `action=answer`.", "type": "string"},
             "coordinate": {
-                "description": f"{_XY} to act on. Required only by `action=left_click`, `action=right_click`, "
-                "`action=double_click` and `action=left_click_drag` (where the drag ends); optional for "
-                "`action=scroll`.",
+                "description": f"{_XY} to act on. Required only by `action=mouse_move`, `action=left_click`, "
+                "`action=right_click`, `action=middle_click`, `action=double_click` and `action=left_click_drag` "
+                "(where the drag ends); optional for `action=scroll`.",
                 "type": "array",
             },
             "start_coordinate": {
-                "description": f"{_XY} where the drag starts. Required only by `action=left_click_drag`.",
+                "description": f"{_XY} where the drag starts. Optional for `action=left_click_drag`, which "
+                "otherwise starts where the cursor is.",
                 "type": "array",
             },
             "pixels": {
@@ -211,6 +216,10 @@ class Qwen25Dialect(Dialect):
 
     name: ClassVar[str] = "qwen2.5-vl"
     point_space: ClassVar[PointSpace] = RESIZED_PIXELS
+    #: The pointer's position (screenshot px) on the screen being parsed, when the observation records one:
+    #: the cookbook's ``left_click_drag`` without ``start_coordinate`` drags from there. The policy sets it
+    #: each step; None (offline data, a touch screen) makes that form a ParseError asking for the start.
+    pointer: tuple[float, float] | None = None
 
     # ------------------------------------------------------------------ prompt
     def system_prompt(self, env: EnvKind, geometry: ResizeGeometry) -> str:
@@ -229,6 +238,10 @@ class Qwen25Dialect(Dialect):
             '{"name": <function-name>, "arguments": <args-json-object>}\n'
             "</tool_call>"
         )
+
+    def _actions(self, tool: str) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+        """``tool``'s actions -> (required, optional) arguments; a family with more verbs adds its own."""
+        return _TOOLS[tool]
 
     # ------------------------------------------------------------------ the coordinate convention
     # A dialect that speaks these tools in another coordinate space (Qwen3-VL) overrides these four.
@@ -314,7 +327,7 @@ class Qwen25Dialect(Dialect):
         if codec is not None:  # a tool of its own (a plugin's), called by its name
             return codec.decode(_arguments_object(inner), geometry, self.point_space)
         tool, action, args = self._unwrap(call, env)
-        vocabulary = _TOOLS[tool]
+        vocabulary = self._actions(tool)
         if not isinstance(action, str):
             raise ParseError(f"{tool}: 'action' must be a string, got {action!r}")
         if action in UNSUPPORTED:
@@ -322,7 +335,8 @@ class Qwen25Dialect(Dialect):
         if action not in vocabulary:
             raise ParseError(f"unknown action {action!r} for {tool}; valid actions: {', '.join(vocabulary)}")
         required, optional = vocabulary[action]
-        if action == "left_click_drag" and args.get("coordinate") is not None and args.get("start_coordinate") is None:
+        drag_from_pointer = action == "left_click_drag" and args.get("start_coordinate") is None
+        if drag_from_pointer and args.get("coordinate") is not None and self.pointer is None:
             raise ParseError(
                 "action 'left_click_drag' needs 'start_coordinate' [x, y] (where the drag starts) as well as "
                 "'coordinate' [x, y] (where it ends): start_coordinate is required"
@@ -342,8 +356,17 @@ class Qwen25Dialect(Dialect):
             if action == "right_click":
                 x, y = point("coordinate")
                 return RightClick(x=x, y=y)
+            if action == "mouse_move":
+                x, y = point("coordinate")
+                return MouseMove(x=x, y=y)
+            if action == "middle_click":
+                x, y = point("coordinate")
+                return MiddleClick(x=x, y=y)
             if action == "left_click_drag":
-                (sx, sy), (ex, ey) = point("start_coordinate"), point("coordinate")
+                # the cookbook form drags from the cursor, which is where the observation recorded the pointer;
+                # start_coordinate, when given, says where the drag starts and wins (see docs/DESKTOP.md)
+                (sx, sy) = self.pointer if drag_from_pointer and self.pointer else point("start_coordinate")
+                ex, ey = point("coordinate")
                 return Drag(start_x=sx, start_y=sy, end_x=ex, end_y=ey)
             if action == "key":
                 return Key(keys=_keys(args["keys"]))
@@ -446,7 +469,13 @@ class Qwen25Dialect(Dialect):
             if isinstance(action, OpenApp):
                 return {"action": "open", "text": action.app}
         else:
-            simple = {Click: "left_click", DoubleClick: "double_click", RightClick: "right_click"}
+            simple = {
+                Click: "left_click",
+                DoubleClick: "double_click",
+                RightClick: "right_click",
+                MiddleClick: "middle_click",
+                MouseMove: "mouse_move",
+            }
             if type(action) in simple:
                 return {"action": simple[type(action)], "coordinate": xy(action.x, action.y)}  # type: ignore[attr-defined]
             if isinstance(action, Drag):
