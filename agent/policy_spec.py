@@ -61,7 +61,7 @@ class PolicySpec(BaseModel):
     min_pixels: int = Field(DEFAULT_MIN_PIXELS, ge=28 * 28)
     max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=28 * 28)
     resize_factor: int | None = Field(
-        None, ge=2, description="px per visual token side (patch x merge); None: the model folder's or id's"
+        None, ge=2, le=256, description="px per visual token side (patch x merge); None: the model folder's or id's"
     )
     history: int = Field(8, ge=0)
     history_images: int = Field(0, ge=0)

@@ -172,6 +172,8 @@ def test_grounding_boxes_click_their_centre_and_bad_boxes_are_errors() -> None:
         QWEN3.parse('{"bbox_2d": [300, 200, 100, 400]}', g)
     with pytest.raises(ParseError, match="outside the 1000x1000 image"):
         QWEN3.parse('{"point_2d": [1001, 5]}', g)
+    with pytest.raises(ParseError, match=r"valid actions: .*\bhscroll\b"):
+        QWEN3.parse('<tool_call>{"name": "computer_use", "arguments": {"action": "zoom"}}</tool_call>', g)
     with pytest.raises(ParseError, match="must be \\[x1, y1, x2, y2\\]"):
         QWEN3.parse('{"bbox_2d": [1, 2, 3]}', g)
 

@@ -176,8 +176,9 @@ def test_nothing_knows_the_factor_of_an_unknown_name(tmp_path: Path) -> None:
     folder = _folder(tmp_path, "served-name", {"preprocessor_config.json": {"patch_size": 16}})
     with pytest.raises(ResizeFactorError):
         resolve_resize_factor(str(folder), local=False)
-    with pytest.raises(ResizeFactorError, match="even number"):
-        resolve_resize_factor("Qwen/Qwen3-VL-8B-Instruct", explicit=31)
+    for odd_or_absurd in (31, 0, 4096):
+        with pytest.raises(ResizeFactorError, match="even number of pixels up to 256"):
+            resolve_resize_factor("Qwen/Qwen3-VL-8B-Instruct", explicit=odd_or_absurd)
 
 
 def test_a_saved_tiny_qwen2vl_folder_says_28(tiny_qwen_dir: Path) -> None:
@@ -214,6 +215,16 @@ def test_cli_refuses_a_served_model_whose_factor_nothing_knows(tmp_path: Path) -
         assert not server.requests  # refused before any screenshot was sent
     assert_one_line_error(proc, "cannot tell the resize factor of model 'mystery-vlm'")
     assert "--resize-factor" in proc.stderr
+
+
+def test_bench_refuses_in_the_parent_before_any_worker_starts(tmp_path: Path) -> None:
+    proc = _run(
+        "bench", "grounding", "--endpoint", "http://127.0.0.1:9/v1", "--model", "mystery-vlm", "--out", tmp_path
+    )
+    assert_one_line_error(proc, "cannot tell the resize factor of model 'mystery-vlm'")
+    assert not any(tmp_path.iterdir())  # no run folder, no worker
+    proc = _run("bench", "grounding", "--model", "Qwen/Qwen3-VL-2B", "--resize-factor", "31", "--out", tmp_path)
+    assert_one_line_error(proc, "--resize-factor must be an even number of pixels")
 
 
 def test_cli_resize_factor_reaches_the_recorded_geometry(tmp_path: Path) -> None:

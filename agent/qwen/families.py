@@ -28,6 +28,9 @@ from pydantic import BaseModel, ConfigDict
 
 from pixelpilot.agent.qwen.resize import MERGE_SIZE
 
+#: The largest factor taken from a user: today's models use 28 and 32; far beyond would be a typo.
+MAX_FACTOR = 256
+
 
 @dataclass(frozen=True)
 class ModelFamily:
@@ -156,8 +159,10 @@ def resolve_resize_factor(
         folder = Path(model).expanduser()
         from_folder = processor_factor(folder) if folder.is_dir() else cached_processor_factor(model)
     if explicit is not None:
-        if explicit < 2 or explicit % MERGE_SIZE:
-            raise ResizeFactorError(f"--resize-factor must be an even number of pixels (28, 32), got {explicit}")
+        if not MERGE_SIZE <= explicit <= MAX_FACTOR or explicit % MERGE_SIZE:
+            raise ResizeFactorError(
+                f"--resize-factor must be an even number of pixels up to {MAX_FACTOR} (28, 32), got {explicit}"
+            )
         if from_folder is not None and from_folder.factor != explicit:
             # a local processor resizes by its own config whatever we say: the geometry would not match it
             raise ResizeFactorError(
@@ -180,6 +185,7 @@ def resolve_resize_factor(
 
 __all__ = [
     "FAMILIES",
+    "MAX_FACTOR",
     "FactorChoice",
     "ModelFamily",
     "ResizeFactorError",

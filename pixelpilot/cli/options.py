@@ -69,6 +69,7 @@ ResizeFactor = Annotated[
     typer.Option(
         rich_help_panel=MODEL_PANEL,
         min=2,
+        max=256,
         help="px per visual token side, patch x merge: 28 Qwen2/2.5-VL, 32 Qwen3-VL "
         "(default: the model folder's processor config, else the model id)",
     ),

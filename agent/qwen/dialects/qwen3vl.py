@@ -5,8 +5,8 @@ What the model writes, as checked against QwenLM/Qwen3-VL (``cookbooks/mobile_ag
 
 - Agent steps: ``Thought: ...`` / ``Action: ...`` lines, then one
   ``<tool_call>{"name": "computer_use" | "mobile_use", "arguments": {"action": ..., ...}}</tool_call>``,
-  the Qwen2.5-VL tools plus Qwen3-VL's ``hscroll`` (and ``mouse_move``, ``triple_click``,
-  ``middle_click``, which the framework refuses with a hint, as for Qwen2.5-VL).
+  the Qwen2.5-VL tools plus Qwen3-VL's ``hscroll``; its other verbs (``mouse_move``,
+  ``middle_click``, ``triple_click``) read exactly as the qwen2.5-vl dialect reads them.
 - Agent coordinates are *relative*, not pixels: the tool's description states the screen's
   resolution as 999x999 and the cookbook maps a point back with ``x / 999 * width``, so x and y run
   0..999 whatever the screenshot's size (and whatever the resize factor, which is 32 here).
@@ -92,6 +92,10 @@ class Qwen3VLDialect(Qwen25Dialect):
     def system_prompt(self, env: EnvKind, geometry: ResizeGeometry) -> str:
         return super().system_prompt(env, geometry) + _RESPONSE_FORMAT
 
+    def _actions(self, tool: str) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+        actions = super()._actions(tool)
+        return {**actions, "hscroll": (("pixels",), ("coordinate",))} if tool == COMPUTER_TOOL else actions
+
     # ------------------------------------------------------------------ the coordinate convention
     def _point(self, args: dict[str, Any], key: str, geometry: ResizeGeometry) -> tuple[float, float]:
         x, y = arguments.as_point(args[key], key)
@@ -127,7 +131,7 @@ class Qwen3VLDialect(Qwen25Dialect):
         return super()._to_action(call, geometry, env)
 
     def _hscroll(self, args: dict[str, Any], geometry: ResizeGeometry) -> ActionBase:
-        arguments.check_arguments("hscroll", args, ("pixels",), ("coordinate",))
+        arguments.check_arguments("hscroll", args, *self._actions(COMPUTER_TOOL)["hscroll"])
         pixels = arguments.as_number(args["pixels"], "pixels")
         if pixels == 0:
             raise ParseError("'pixels' must not be 0: positive values scroll right, negative values scroll left")
