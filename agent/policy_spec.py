@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pixelpilot.agent.policy import Policy
 from pixelpilot.agent.qwen.env_inputs import EnvInputsTable
 from pixelpilot.agent.qwen.resize import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS
+from pixelpilot.agent.qwen.zoom import DEFAULT_CROP, DEFAULT_FIRST_MAX_PIXELS
 
 #: Where the embedded default model lives (``--model default``).
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "qwen" / "default_model"
@@ -82,6 +83,9 @@ class PolicySpec(BaseModel):
     )
     baseline_data: Path | None = Field(None, description="baseline policy: the training set to average")
     blank_screenshot: bool = Field(False, description="ablation: the policy sees a grey screenshot")
+    zoom: bool = Field(False, description="zoom-in grounding: a low-budget overview, then a native-resolution crop")
+    zoom_max_pixels: int = Field(DEFAULT_FIRST_MAX_PIXELS, ge=28 * 28, description="zoom: the overview's max_pixels")
+    zoom_crop: int = Field(DEFAULT_CROP, ge=56, le=4096, description="zoom: side of the crop, screenshot px")
 
     def check(self) -> PolicySpec:
         """Raise PolicySpecError (one line) for option combinations that cannot make a policy."""
@@ -91,6 +95,8 @@ class PolicySpec(BaseModel):
             )
         if self.min_pixels > self.max_pixels:
             raise PolicySpecError(f"--min-pixels ({self.min_pixels}) must not exceed --max-pixels ({self.max_pixels})")
+        if self.zoom and self.kind != "qwen":
+            raise PolicySpecError(f"--zoom needs a model (--model): the {self.kind} policy does not ground in passes")
         return self
 
     def resolved(self) -> PolicySpec:
@@ -173,6 +179,7 @@ class PolicySpec(BaseModel):
         identity: dict[str, Any] = {
             "policy": self.kind,
             **({"blank_screenshot": True} if self.blank_screenshot else {}),
+            **({"zoom": {"max_pixels": self.zoom_max_pixels, "crop": self.zoom_crop}} if self.zoom else {}),
         }
         if self.kind == "qwen":
             identity |= {
@@ -196,7 +203,14 @@ class PolicySpec(BaseModel):
 
     def build(self, *, check: bool = True) -> Policy:
         """Load the model / open the endpoint. Raises PolicySpecError with one line on bad options."""
+        if self.zoom:
+            self.check()  # zoom on a policy without a model is one line, before anything loads
         policy = self._build(check=check)
+        if self.zoom:
+            from pixelpilot.agent.qwen.zoom import ZoomConfig, ZoomPolicy
+
+            config = ZoomConfig(first_max_pixels=self.zoom_max_pixels, crop=self.zoom_crop)
+            policy = ZoomPolicy(policy, config)  # type: ignore[arg-type]  # a qwen spec builds a QwenPolicy
         if self.blank_screenshot:
             from pixelpilot.agent.baselines import BlankScreen
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from pixelpilot.agent.episode import EpisodeRecord, StepRecord, read_bundle
 from pixelpilot.agent.overlay import action_svg
+from pixelpilot.agent.qwen.zoom import zoom_lines, zoom_svg
 from pixelpilot.agent.report_assets import CSS, JS
 
 SMALL_SHOT = 640  # screenshots narrower than this are upscaled on screen: draw their pixels crisp
@@ -71,7 +72,7 @@ def _step_html(step: StepRecord, previous: StepRecord | None) -> str:
     obs = step.observation
     overlay = action_svg(
         step.action or (step.proposed if isinstance(step.proposed, dict) else None), obs.width, obs.height
-    )
+    ) + zoom_svg(step.policy.get("zoom"), obs.width, obs.height)
     timings = " · ".join(f"{k} {v:.0f} ms" for k, v in step.timings_ms.items())
     rows = [
         f"<tr><td>screen</td><td>{obs.width}×{obs.height} px @ scale {obs.device_scale_factor:g}</td></tr>",
@@ -88,6 +89,8 @@ def _step_html(step: StepRecord, previous: StepRecord | None) -> str:
     body.append(_interventions_html(step))
     if step.raw_output:
         body.append("<h3>raw output</h3>" + _pre(step.raw_output))
+    if zoom := zoom_lines(step.policy.get("zoom")):
+        body.append("<h3>zoom</h3>" + _pre("\n".join(zoom)))
     if step.result and step.result.get("info"):
         body.append("<h3>result</h3>" + _pre(step.result["info"]))
     if step.masked:

@@ -38,6 +38,7 @@ from pixelpilot.agent.hooks import (
 )
 from pixelpilot.agent.overlay import action_svg
 from pixelpilot.agent.policy import Decision
+from pixelpilot.agent.qwen.zoom import zoom_lines, zoom_svg
 from pixelpilot.agent.secrets import SecretSet
 from pixelpilot.tools import REGISTRY, ActionBase, ToolValidationError, tool_named
 
@@ -149,9 +150,11 @@ class DebugSession:
                         "text_tokens",
                         "prompt_tokens",
                         "dialect",
+                        "zoom",
                     )
                     if k in metadata
                 },
+                "zoom": zoom_lines(metadata.get("zoom")),
                 "steps": list(self.steps),
                 "breakpoints": [b.model_dump(exclude_defaults=True) for b in self.breakpoints],
                 "confirm": list(self.confirm),
@@ -167,6 +170,8 @@ class DebugSession:
                 state["proposal"]["action"] = p.action
             shown = state["proposal"]["action"] if p else None
             state["overlay"] = action_svg(shown, geometry.width, geometry.height) if p and geometry else ""
+            if p and geometry:
+                state["overlay"] += zoom_svg(metadata.get("zoom"), geometry.width, geometry.height)
             return state
 
     # ------------------------------------------------------------------ commands (any thread)
@@ -406,10 +411,12 @@ class DebugSession:
                     "url": step.observation.url,
                     "interventions": [i.model_dump(exclude_none=True) for i in step.interventions],
                     "raw_output": step.raw_output,
+                    "zoom": zoom_lines(step.policy.get("zoom")),
                     "timings_ms": step.timings_ms,
                     "width": step.observation.width,
                     "height": step.observation.height,
-                    "overlay": action_svg(step.action, step.observation.width, step.observation.height),
+                    "overlay": action_svg(step.action, step.observation.width, step.observation.height)
+                    + zoom_svg(step.policy.get("zoom"), step.observation.width, step.observation.height),
                 }
             )
         self._publish()

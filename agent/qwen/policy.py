@@ -66,7 +66,17 @@ class QwenPolicy(Policy):
         self.env = spec.env
         self._past.clear()
 
-    def decide(self, instruction: str, observation: Observation, history: list[StepRecord]) -> Decision:
+    def decide(
+        self,
+        instruction: str,
+        observation: Observation,
+        history: list[StepRecord],
+        *,
+        prompt: PromptConfig | None = None,
+        remember: bool = True,
+    ) -> Decision:
+        """``prompt``: this call's prompt settings instead of the policy's, and ``remember=False``: its
+        image is no past screenshot (zoom's two passes, agent/qwen/zoom.py)."""
         hint, self.next_hint = self.next_hint, None
         request = build_request(
             dialect=self.dialect,
@@ -75,11 +85,11 @@ class QwenPolicy(Policy):
             observation=observation,
             history=history,
             past_observations=list(self._past),
-            config=prompt_for_env(self.config.prompt, self.config.env_inputs, self.env),
+            config=prompt or prompt_for_env(self.config.prompt, self.config.env_inputs, self.env),
             sampling=self.config.sampling,
             hint=hint,
         )
-        if self.config.prompt.history_images:
+        if self.config.prompt.history_images and remember:
             self._past.append(observation)
         geometry = request.images[-1].geometry
         self.dialect.pointer = observation.pointer  # type: ignore[attr-defined] # a cookbook drag starts there

@@ -80,6 +80,27 @@ MaxPixels = Annotated[
 MinPixels = Annotated[
     int | None, typer.Option(rich_help_panel=MODEL_PANEL, min=784, help="minimum visual pixels (default 56*56)")
 ]
+Zoom = Annotated[
+    bool,
+    typer.Option(
+        "--zoom",
+        rich_help_panel=MODEL_PANEL,
+        help="ground in two passes: the whole screen at --zoom-max-pixels, then a native-resolution crop around "
+        "the point (docs/POLICY.md)",
+    ),
+]
+ZoomMaxPixels = Annotated[
+    int | None,
+    typer.Option(
+        rich_help_panel=MODEL_PANEL, min=784, help="--zoom: the overview pass's pixel budget (default 256*28*28)"
+    ),
+]
+ZoomCrop = Annotated[
+    int | None,
+    typer.Option(
+        rich_help_panel=MODEL_PANEL, min=56, max=4096, help="--zoom: side of the crop, screenshot px (default 672)"
+    ),
+]
 SweepMaxPixels = Annotated[
     str | None,
     typer.Option(

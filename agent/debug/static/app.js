@@ -63,7 +63,7 @@ function render(s) {
   $("proposal-source").textContent = p ? `from ${p.source}` : "";
   $("parse-error").hidden = !(p && p.error);
   $("parse-error").textContent = p && p.error ? p.error : "";
-  $("raw-output").textContent = p && p.raw_output ? p.raw_output : "";
+  $("raw-output").textContent = (p && p.raw_output ? p.raw_output : "") + (s.zoom && s.zoom.length ? "\n\nzoom:\n" + s.zoom.join("\n") : "");
   $("prompt").textContent = s.prompt && Object.keys(s.prompt).length ? JSON.stringify(s.prompt, null, 2) : "(no prompt: not a model policy)";
   if (document.activeElement !== $("breakpoints")) $("breakpoints").value = s.breakpoints.length ? JSON.stringify(s.breakpoints) : "";
   renderConfirm(s);
@@ -133,6 +133,7 @@ function openStep(st) {
     (st.error ? `<div class="error">${escapeHtml(st.error)}</div>` : "") +
     (st.interventions.length ? `<h4>Interventions</h4><pre>${escapeHtml(JSON.stringify(st.interventions, null, 2))}</pre>` : "") +
     `<h4>Model output</h4><pre>${escapeHtml(st.raw_output || "")}</pre>` +
+    (st.zoom && st.zoom.length ? `<h4>Zoom</h4><pre>${escapeHtml(st.zoom.join("\n"))}</pre>` : "") +
     `<h4>Timings (ms)</h4><pre>${escapeHtml(JSON.stringify(st.timings_ms))}</pre>`;
   $("step-view").hidden = false;
 }
