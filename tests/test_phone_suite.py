@@ -114,6 +114,9 @@ def test_a_seeded_state_reaches_the_phone_through_the_setup(adb_server: None) ->
         # a broken state is refused, and the setup fails loudly instead of starting from the last state
         rc, out = link.shell_rc("am broadcast -a com.pixelsim.action.LOAD_STATE --es state 'bm90IGpzb24='")
         assert rc == 1 and "Broadcast failed: state is not base64 of UTF-8 JSON" in out
+        assert link.shell(f"content query --uri {NOTES_URI}").count("Row: ") == len(state.notes)  # unchanged
+        rc, out = link.shell_rc("content query --uri content://sms/inbox")
+        assert rc == 1 and "Unknown URI content://sms/inbox" in out
 
 
 def _bundle_serial(out: Path, result: dict[str, Any]) -> str:
