@@ -190,3 +190,27 @@ def test_a_simulator_killed_mid_unit_is_an_env_error_and_the_run_goes_on(adb_ser
     assert Counter(r["worker"] for r in results.values()) == {0: 3}  # the same worker, with a new simulator
     assert _bundle_serial(out, results[1]) != _bundle_serial(out, results[0])
     assert re.search(r"statuses: .*env_error 1", stdout), stdout
+
+
+def test_serial_runs_the_suite_on_a_simulator_started_elsewhere(adb_server: None, tmp_path: Path) -> None:
+    from pixelpilot.env.android.simulator import start_simulator
+    from tests.android_fixtures import adb, connect
+
+    with start_simulator(port=0, adb_keyboard=True) as phone:
+        connect(phone.serial)
+        try:
+            out = tmp_path / "run"
+            args = ["--policy", "oracle", "--tasks", "add_contact", "--seed-start", "10", "--serial", phone.serial]
+            proc = bench("phone", *args, "--out", out, timeout=120 + EPISODE_BUDGET_S)
+            assert proc.returncode == 0, proc.stderr + proc.stdout
+            (result,) = read_results(out)
+            assert result["success"] and _bundle_serial(out, result) == phone.serial
+            # the contact (高橋美咲) is on this phone, typed in its own script
+            contact = make_episode("add_contact", 10).goal.params
+            shown = subprocess.run(
+                ["adb", "-s", phone.serial, "shell", "content query --uri content://com.pixelsim.contacts/contacts"],
+                capture_output=True, text=True, timeout=60,
+            ).stdout  # fmt: skip
+            assert f"display_name={contact['name']}, number={contact['number']}" in shown
+        finally:
+            adb("disconnect", phone.serial)
