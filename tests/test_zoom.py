@@ -314,3 +314,21 @@ def test_default_model_runs_both_passes_end_to_end_and_they_are_recorded(tmp_pat
             assert [step["action"]["x"], step["action"]["y"]] == policy["zoom"]["first_point"]
     page = (bundle / "report.html").read_text()
     assert "pp-zoom" in page and "<h3>zoom</h3>" in page and "zoom: 224×224 → 224×224" in page
+
+
+def test_make_grounding_renders_small_targets_on_large_screens(tmp_path: Path) -> None:
+    """`bench make-grounding --screen desktop:2560x1440`: the sets zoom is measured on; a bad screen is one line."""
+    out = tmp_path / "big"
+    proc = subprocess.run([*PIXELPILOT, "bench", "make-grounding", "--out", str(out), "--n", "4", "--screen",
+                           "desktop:2560x1440"], capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    records = json.loads((out / "synth_desktop.json").read_text())
+    assert len(records) == 4 and json.loads((out / "dataset.json").read_text())["profiles"] == ["desktop 2560x1440@1"]
+    for r in records:
+        with Image.open(out / "images" / r["img_filename"]) as img:
+            assert img.size == (2560, 1440)
+        assert r["bbox"][2] < 2560 / 10  # a target is a small part of the screen
+    bad = subprocess.run([*PIXELPILOT, "bench", "make-grounding", "--out", str(tmp_path / "bad"), "--screen",
+                          "desktop:2560by1440"], capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert bad.returncode == 2 and "expected PLATFORM:WxH or PLATFORM:WxH@SCALE" in bad.stderr
+    assert "Traceback" not in bad.stderr

@@ -487,12 +487,20 @@ def make_grounding_cmd(
     n: Annotated[int, typer.Option("--n", min=1, help="number of samples")] = 500,
     seed: Annotated[int, typer.Option(help="generator seed (same seed, same set)")] = 0,
     chromium: Annotated[str | None, typer.Option(help="Chromium binary (default: auto-detect)")] = None,
+    screen: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="screen to render on, PLATFORM:WxH or PLATFORM:WxH@SCALE (repeatable), e.g. desktop:2560x1440; "
+            "default: phones at scale 2-3, desktop and web 1280x800 at scale 1-2"
+        ),
+    ] = None,
 ) -> None:
     """Render synthetic GUIs in Chromium into a ScreenSpot-format grounding set."""
-    from pixelpilot.tasks.bench.synth import make_grounding
+    from pixelpilot.tasks.bench.synth import make_grounding, parse_screen
 
     try:
-        path = make_grounding(out_dir, n, seed=seed, chromium=chromium)
+        screens = [parse_screen(s) for s in screen or []]
+        path = make_grounding(out_dir, n, seed=seed, chromium=chromium, screens=screens)
     except (OSError, ValueError) as exc:
         fail(_one_line(exc))
         return

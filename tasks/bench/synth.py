@@ -18,6 +18,7 @@ import html
 import json
 import math
 import random
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,23 @@ PROFILES: dict[str, tuple[Profile, ...]] = {
     "desktop": (Profile("desktop", 1280, 800, 1), Profile("desktop", 1280, 800, 2)),
     "web": (Profile("web", 1280, 800, 1), Profile("web", 1280, 800, 2)),
 }
+_SCREEN = re.compile(r"(mobile|desktop|web):(\d+)x(\d+)(?:@(\d+(?:\.\d+)?))?")
+
+
+def parse_screen(text: str) -> Profile:
+    """``PLATFORM:WxH[@SCALE]`` (CSS viewport and device scale) -> a Profile; ValueError in one line.
+
+    ``desktop:2560x1440`` renders 2560x1440 screenshots whose targets keep their usual CSS size: the
+    small-targets-on-a-large-screen case that pixel budgets and zoom are about.
+    """
+    m = _SCREEN.fullmatch(text.strip())
+    if not m:
+        raise ValueError(f"--screen {text!r}: expected PLATFORM:WxH or PLATFORM:WxH@SCALE, e.g. mobile:390x844@3")
+    width, height, dpr = int(m.group(2)), int(m.group(3)), float(m.group(4) or 1)
+    if not (240 <= width <= 8192 and 240 <= height <= 8192 and 0.5 <= dpr <= 4 and width * dpr <= 16384):
+        raise ValueError(f"--screen {text!r}: the viewport must be 240..8192 px a side at a scale of 0.5..4")
+    return Profile(m.group(1), width, height, dpr)
+
 
 # Labels, as (en, de, ja, zh, es).
 WORDS: dict[str, tuple[str, str, str, str, str]] = {
@@ -601,13 +619,21 @@ def build_page(rng: random.Random, profile: Profile, lang: str) -> tuple[str, di
 
 
 # ----------------------------------------------------------------------------------------------- rendering
-def make_grounding(out_dir: Path, n: int, seed: int = 0, chromium: str | None = None) -> Path:
+def make_grounding(
+    out_dir: Path, n: int, seed: int = 0, chromium: str | None = None, screens: list[Profile] | None = None
+) -> Path:
     """Render ``n`` grounding samples into ``out_dir`` (ScreenSpot format); returns ``out_dir``.
 
     Layout: ``synth_{mobile,desktop,web}.json`` (records with img_filename, bbox [x, y, w, h] in screenshot
     px, instruction, data_type, data_source, plus platform, language, target_id, page, viewport,
-    device_scale_factor), ``images/*.png``, ``pages/*.html`` and a ``dataset.json`` card.
+    device_scale_factor), ``images/*.png``, ``pages/*.html`` and a ``dataset.json`` card. ``screens``
+    replaces the default screen profiles (pages go round-robin over their platforms).
     """
+    table: dict[str, tuple[Profile, ...]] = PROFILES
+    if screens:
+        table = {}
+        for screen in screens:
+            table[screen.platform] = (*table.get(screen.platform, ()), screen)
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     from pixelpilot.env.browser.env import acquire_playwright, release_playwright
@@ -615,7 +641,7 @@ def make_grounding(out_dir: Path, n: int, seed: int = 0, chromium: str | None = 
     out_dir = Path(out_dir)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     (out_dir / "pages").mkdir(parents=True, exist_ok=True)
-    records: dict[str, list[dict[str, Any]]] = {p: [] for p in PROFILES}
+    records: dict[str, list[dict[str, Any]]] = {p: [] for p in table}
     t0 = time.perf_counter()
     pw = acquire_playwright()
     browser = pw.chromium.launch(
@@ -630,8 +656,8 @@ def make_grounding(out_dir: Path, n: int, seed: int = 0, chromium: str | None = 
             if page_index > 10 * n + 10:  # every page yields targets; this guards a broken layout, not chance
                 raise RuntimeError(f"only {count} of {n} samples after {page_index} pages: no visible targets")
             rng = random.Random(f"pixelpilot-synth:{seed}:{page_index}")
-            platform = tuple(PROFILES)[page_index % len(PROFILES)]
-            profile = rng.choice(PROFILES[platform])
+            platform = tuple(table)[page_index % len(table)]
+            profile = rng.choice(table[platform])
             lang = rng.choice(LANGUAGES)
             page_html, targets = build_page(rng, profile, lang)
             page = pages.get(profile)
@@ -693,7 +719,7 @@ def make_grounding(out_dir: Path, n: int, seed: int = 0, chromium: str | None = 
         "pages": page_index,
         "per_split": dict(sorted(splits.items())),
         "per_language": dict(sorted(languages.items())),
-        "profiles": [f"{p.platform} {p.width}x{p.height}@{p.dpr:g}" for ps in PROFILES.values() for p in ps],
+        "profiles": [f"{p.platform} {p.width}x{p.height}@{p.dpr:g}" for ps in table.values() for p in ps],
         "chromium": version,
         "elapsed_s": round(elapsed, 2),
         "samples_per_s": round(count / elapsed, 2) if elapsed > 0 else None,
