@@ -53,7 +53,9 @@ def test_targets_decode_back_to_the_executed_actions(demos: Path, dialect: str, 
     rows = rows_of(out)
     assert len(rows) == info.rows and len({r["id"] for r in rows}) == len(rows)
     d = get_dialect(dialect)
-    prompt = PromptConfig(max_pixels=256 * 28 * 28)
+    # the rows are resized as the dialect's model family resizes: 32 for Qwen3-VL, else 28
+    assert info.resize_factor == (32 if dialect == "qwen3-vl" else 28)
+    prompt = PromptConfig(max_pixels=256 * 28 * 28, resize_factor=info.resize_factor)
     for row in rows:
         g = geometry_for(row["width"], row["height"], prompt)
         assert (g.resized_width, g.resized_height) == (row["resized_width"], row["resized_height"])

@@ -2,8 +2,10 @@
 
 ``tiny`` is :func:`agent.qwen.tiny.build_tiny_qwen2vl` (a test-sized model); ``small`` is a
 ~5M-parameter Qwen2-VL with the same tokenizer and processor, large enough to learn MiniWoB-style
-clicks on a CPU in minutes. Anything else must be a Qwen2-VL-family checkpoint: the dialects,
-the chat template and the coordinate codecs are written for those two model types only.
+clicks on a CPU in minutes. Anything else must be a Qwen2-VL-family checkpoint (Qwen2-VL,
+Qwen2.5-VL, Qwen3-VL): the dialects, the chat template and the coordinate codecs are written for
+those model types only. Its processor must resize with the factor the training rows were built
+with (28 or 32): a row's target coordinates were computed for that resize.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pixelpilot.agent.qwen.backends.local import SUPPORTED_MODEL_TYPES
+from pixelpilot.agent.qwen.resize import FACTOR
 
 #: Named architectures trained from scratch.
 SCRATCH_BASES = ("tiny", "small")
@@ -41,6 +44,35 @@ def check_base(base: str) -> None:
         raise BaseModelError(
             f"'{base}' is not a Qwen2-VL-family checkpoint: its config.json has model_type {model_type!r}; "
             f"expected one of {', '.join(sorted(SUPPORTED_MODEL_TYPES))}"
+        )
+
+
+def base_resize_factor(base: str) -> int | None:
+    """The factor the base's processor resizes with, when it is known before loading (scratch bases
+    are Qwen2-VL: 28; a folder or cached hub id: its processor config; else its name), else None."""
+    if base in SCRATCH_BASES:
+        return FACTOR
+    from pixelpilot.agent.qwen.families import ResizeFactorError, resolve_resize_factor
+
+    try:
+        return resolve_resize_factor(base).factor
+    except ResizeFactorError:
+        return None
+
+
+def processor_resize_factor(processor: Any) -> int:
+    """patch_size x merge_size of a loaded processor: what it actually resizes images to multiples of."""
+    image_processor = processor.image_processor
+    return int(image_processor.patch_size) * int(image_processor.merge_size)
+
+
+def check_resize_factor(base: str, model_factor: int, data_factor: int) -> None:
+    """Refuse (one line) a base whose processor resizes otherwise than the training rows were built."""
+    if model_factor != data_factor:
+        raise BaseModelError(
+            f"the training data was built for resize factor {data_factor}, but '{base}' resizes to multiples of "
+            f"{model_factor} (patch x merge): its coordinates would be wrong; rebuild the data with "
+            f"`pixelpilot dataset build --resize-factor {model_factor}`"
         )
 
 

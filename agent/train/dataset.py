@@ -89,13 +89,12 @@ def decode_check(
 
 
 def unit_px(dialect: Dialect, g: ResizeGeometry) -> tuple[float, float]:
-    """One model coordinate unit in screenshot px (x, y) for ``dialect``."""
-    name = dialect.name
-    if name == "qwen2.5-vl":
-        return g.width / g.resized_width, g.height / g.resized_height
-    if name == "qwen2-vl":
-        return g.width / 1000, g.height / 1000
-    return g.width / 100, g.height / 100
+    """One model coordinate unit in screenshot px (x, y) for ``dialect``: its point space's extent
+    (the resized image, 0..1000, 0..999, 0..1) over the screenshot, at the decimals its model writes."""
+    space = dialect.point_space
+    sx, sy = space.size(g)
+    step = 10.0**-space.decimals
+    return g.width / sx * step, g.height / sy * step
 
 
 def examples_from_bundle(
@@ -291,6 +290,7 @@ def write_info(out: Path, *, dialect: str, env: str, prompt: PromptConfig, **cou
         env=env,
         min_pixels=prompt.min_pixels,
         max_pixels=prompt.max_pixels,
+        resize_factor=prompt.resize_factor,
         history_actions=prompt.history_actions,
         history_images=prompt.history_images,
         system_prompt=prompt.system_prompt,

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pixelpilot.agent.qwen.env_inputs import EnvInputsTable
+from pixelpilot.agent.qwen.resize import FACTOR
 
 FORMAT_VERSION = 1
 INFO_FILE = "dataset.json"
@@ -58,6 +59,12 @@ class DatasetInfo(BaseModel):
     env: str = Field(description="browser or android (prompts differ by env)")
     min_pixels: int
     max_pixels: int
+    resize_factor: int = Field(
+        FACTOR,
+        ge=2,
+        description="px per visual token side the rows were resized with (28 Qwen2/2.5-VL, 32 Qwen3-VL); "
+        "sets written before it was recorded: 28",
+    )
     history_actions: int
     history_images: int
     system_prompt: str | None = Field(None, description="the system prompt, when not the dialect's own")
@@ -157,8 +164,8 @@ def card(info: DatasetInfo) -> str:
         "# pixelpilot training set",
         "",
         f"{info.rows} examples from {info.episodes} episodes, dialect `{info.dialect}`, env `{info.env}`, "
-        f"pixels {info.min_pixels}..{info.max_pixels}, history {info.history_actions} actions / "
-        f"{info.history_images} images, prompt version {info.prompt_version}.",
+        f"pixels {info.min_pixels}..{info.max_pixels} (resize factor {info.resize_factor}), "
+        f"history {info.history_actions} actions / {info.history_images} images, prompt version {info.prompt_version}.",
         "",
         "Each row is one step as the policy saw it (`messages` + `images`) and the dialect's encoding of the",
         "action that ran (`target`). Built by `pixelpilot dataset build`; format in agent/train/format.py.",

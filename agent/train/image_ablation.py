@@ -47,7 +47,11 @@ def _matches(text: str, row: dict[str, Any], info: DatasetInfo) -> bool:
     from pixelpilot.agent.qwen.resize import ResizeGeometry
 
     geometry = ResizeGeometry.for_image(
-        int(row["width"]), int(row["height"]), min_pixels=info.min_pixels, max_pixels=info.max_pixels
+        int(row["width"]),
+        int(row["height"]),
+        min_pixels=info.min_pixels,
+        max_pixels=info.max_pixels,
+        factor=info.resize_factor,
     )
     env = row.get("env") or info.env
     try:

@@ -85,6 +85,11 @@ def load_rows(folders: Sequence[Path], dialect: str) -> tuple[ParquetRows, Datas
             raise DataError(f"{folder}/{INFO_FILE}: unreadable ({' '.join(str(exc).split())[:200]})") from None
         if info.dialect != dialect:
             raise DataError(f"{folder} was built for dialect {info.dialect!r}, not --dialect {dialect!r}")
+        if first is not None and info.resize_factor != first.resize_factor:
+            raise DataError(
+                f"{folder} was resized with factor {info.resize_factor}, but {folders[0]} with "
+                f"{first.resize_factor}; train on sets built for the same model family"
+            )
         if first is not None and (info.min_pixels, info.max_pixels) != (first.min_pixels, first.max_pixels):
             raise DataError(
                 f"{folder} uses pixels {info.min_pixels}..{info.max_pixels}, but {folders[0]} uses "

@@ -32,10 +32,13 @@ from pixelpilot.agent.train.base_model import (
     SCRATCH_BASES,
     BaseModelError,
     add_lora,
+    base_resize_factor,
     check_base,
+    check_resize_factor,
     count_parameters,
     load_model,
     materialize_base,
+    processor_resize_factor,
 )
 from pixelpilot.agent.train.checkpoints import (
     CHECKPOINT_DIR,
@@ -161,7 +164,7 @@ def _trained_budget(data: Any, info: DatasetInfo) -> int:
     """The pixel budget the rows were seen at (agent/train/provenance.py), for pixelpilot.json."""
     table = data.table
     columns = [table.column(name).to_pylist() for name in ("width", "height", "resized_width", "resized_height")]
-    return trained_pixel_budget(zip(*columns, strict=True), cap=info.max_pixels)
+    return trained_pixel_budget(zip(*columns, strict=True), cap=info.max_pixels, factor=info.resize_factor)
 
 
 def _portable(settings: dict[str, Any]) -> dict[str, Any]:
@@ -215,6 +218,8 @@ class TrainingRun:
         try:
             check_base(config.base)
             self.data, self.info = load_rows(config.data, config.dialect)
+            if (factor := base_resize_factor(config.base)) is not None:
+                check_resize_factor(config.base, factor, self.info.resize_factor)
         except (BaseModelError, DataError) as exc:
             raise TrainError(str(exc)) from None
         self.eval_rows = self._held_out_rows()
@@ -245,6 +250,8 @@ class TrainingRun:
             raise TrainError(str(exc)) from None
         if (held_info.min_pixels, held_info.max_pixels) != (self.info.min_pixels, self.info.max_pixels):
             raise TrainError(f"{config.eval_data} uses other pixel limits than the training data")
+        if held_info.resize_factor != self.info.resize_factor:
+            raise TrainError(f"{config.eval_data} was resized with another factor than the training data")
         return [held_out[i] for i in range(min(config.ablation_n, len(held_out)))]
 
     # ----------------------------------------------------------------------- setting up
@@ -278,6 +285,7 @@ class TrainingRun:
             try:
                 source = materialize_base(config.base, scratch, seed=config.seed)
                 model, processor = load_model(source, dtype=self.dtype, device=self.device)
+                check_resize_factor(config.base, processor_resize_factor(processor), self.info.resize_factor)
             except BaseModelError as exc:
                 raise TrainError(str(exc)) from None
             finally:
