@@ -20,7 +20,7 @@ import psutil
 from pixelpilot.env.android.simulator.content import decode_state
 from pixelpilot.tasks.bench.phone import PhoneDevice, make_episode, templates
 from pixelpilot.tasks.bench.phone_state import APPS, SETTINGS, seeded_state
-from pixelpilot.tasks.bench.phone_templates import NOTES_URI, notes_exactly
+from pixelpilot.tasks.bench.phone_templates import NOTES_URI, loose_number, notes_exactly
 from tests.test_bench_runner import PIXELPILOT, bench, read_results
 
 CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
@@ -80,6 +80,14 @@ def test_note_checks_want_exactly_the_expected_notes_so_wrong_deletions_or_edits
     assert re.search(rename, dump(["Buy milk", "牛乳を買う", "给妈妈打电话", "Pay rent"]))
     assert not re.search(rename, dump([*rows, "给妈妈打电话"]))  # added instead of renamed
     assert not re.search(rename, dump(["Buy milk", "牛乳を買う", "给妈妈打电话", "Call mom"]))  # another renamed
+
+
+def test_a_number_matches_in_any_format_but_not_inside_a_longer_number() -> None:
+    pattern = loose_number("+49 30 8358663")
+    for answer in ("+49 30 8358663", "4930 835-8663", "The number is (49) 30.8358663.", "+4930 8358663"):
+        assert re.search(pattern, answer), answer
+    for answer in ("+49 30 835866", "+49 30 83586631", "149 30 8358663", "+49 30 8358664"):
+        assert not re.search(pattern, answer), answer
 
 
 def test_a_seeded_state_reaches_the_phone_through_the_setup(adb_server: None) -> None:

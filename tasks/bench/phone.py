@@ -44,7 +44,7 @@ from pixelpilot.tasks.bench.phone_templates import TEMPLATES, PhoneGoal, Unknown
 __all__ = ["PhoneDevice", "PhoneEpisode", "PhoneOracle", "PhoneSuite", "TemplateInfo", "make_episode", "templates"]
 
 #: bumped when a template, the seeded state or a check changes meaning: it is part of the run key
-SUITE_VERSION = "1"
+SUITE_VERSION = "2"
 EPISODE_TIME_LIMIT_S = 180.0
 
 

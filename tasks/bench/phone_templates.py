@@ -79,9 +79,9 @@ def notes_exactly(titles: list[str]) -> str:
 
 
 def loose_number(number: str) -> str:
-    """The number's digits in order, with any spaces, dashes, dots or brackets between them."""
+    """The number's digits in order, with any spaces, dashes, dots or brackets between them, and no digit around."""
     digits = re.sub(r"\D", "", number)
-    return r"[\s\-().]*".join(digits)
+    return r"(?<!\d)" + r"[\s\-().]*".join(digits) + r"(?!\d)"  # not a part of a longer number
 
 
 # --------------------------------------------------------------------------- templates
