@@ -51,3 +51,12 @@ def layout(env: DesktopEnv) -> dict[str, list[int]]:
 def home_of(env: DesktopEnv) -> Path:
     assert env.home is not None
     return env.home
+
+
+def wait_pingable(env: DesktopEnv, wid: int, timeout_s: float = 30.0) -> None:
+    """Until the app lists _NET_WM_PING (the test app does once its window is mapped): only then can a hang show."""
+    assert env.windows is not None
+    deadline = time.monotonic() + timeout_s
+    while not env.windows.supports_ping(wid):
+        assert time.monotonic() < deadline, "the app never listed _NET_WM_PING"
+        time.sleep(0.05)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -32,6 +33,9 @@ def test_pointer_actions_land_on_their_targets_at_exact_pixels(env: DesktopEnv, 
     env.reset(probe_start(*size))
     targets = layout(env)
     obs = env.observe()
+    deadline = time.monotonic() + 30
+    while obs.image.getpixel(centre(targets["click"])) == (255, 255, 255) and time.monotonic() < deadline:
+        obs = env.observe()  # the app reported its layout; it may not have drawn all of it yet
     g = obs.geometry
     assert (obs.image.width, obs.image.height) == size == (g.width, g.height)  # native resolution, scale 1
     # odd offsets from the centres: an off-by-one or a scale anywhere would move them

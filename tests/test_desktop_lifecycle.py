@@ -23,20 +23,23 @@ from pixelpilot.env.desktop import DesktopEnv
 from pixelpilot.env.desktop.display import XDisplay
 from pixelpilot.env.desktop.sandbox import MARKER, bubblewrap_works, marked_processes
 from pixelpilot.tools import Click, Wait
-from tests.desktop_fixtures import desktop, layout, probe_start
+from tests.desktop_fixtures import desktop, layout, probe_start, wait_pingable
 
 PIXELPILOT = [shutil.which("pixelpilot") or str(Path(sys.executable).parent / "pixelpilot")]
 
 
 class Signal(AgentHooks):
-    """Sends ``sig`` to the app owning the active window before step ``at`` is decided."""
+    """Sends ``sig`` to the app owning the active window before step ``at`` is decided, once the app has
+    finished starting (it lists _NET_WM_PING once its window is visible)."""
 
-    def __init__(self, sig: signal.Signals, at: int) -> None:
-        self.sig, self.at, self.pid = sig, at, None
+    def __init__(self, env: DesktopEnv, sig: signal.Signals, at: int) -> None:
+        self.env, self.sig, self.at, self.pid = env, sig, at, None
 
     def before_decide(self, ctx: StepContext) -> None:
         if ctx.index == self.at:
-            self.pid = (ctx.observation.window or {})["pid"]
+            window = ctx.observation.window or {}
+            wait_pingable(self.env, window["id"])
+            self.pid = window["pid"]
             os.kill(self.pid, self.sig)
 
 
@@ -51,7 +54,7 @@ def test_a_hung_or_crashed_app_ends_the_episode_env_error_and_the_next_one_works
     with desktop(ping_timeout_s=1.0) as env:
         policy = ScriptedPolicy([Click(x=100, y=70), Wait(seconds=0.2), Click(x=100, y=70), Wait(seconds=0.2)])
         agent = Agent(env, policy, AgentConfig(out_dir=tmp_path))
-        hook = Signal(sig, at=2)
+        hook = Signal(env, sig, at=2)
         agent.hooks.append(hook)
         result = agent.run(probe_spec())
         assert result.status == "env_error", result
@@ -131,7 +134,9 @@ def test_a_stopped_app_is_detected_by_ping_even_though_its_frame_still_shows() -
     with desktop(ping_timeout_s=1.0) as env:
         env.reset(probe_start())
         layout(env)
-        pid = env.observe().window["pid"]  # type: ignore[index]
+        window = env.observe().window or {}
+        wait_pingable(env, window["id"])
+        pid = window["pid"]
         os.kill(pid, signal.SIGSTOP)
         with pytest.raises(EnvError, match=r"did not answer _NET_WM_PING within 1 s"):
             env.observe()

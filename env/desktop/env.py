@@ -156,6 +156,8 @@ class DesktopEnv(Env):
                 self._start_app(start, artifacts_dir)
             self.input.move(self.display.width - 1, self.display.height - 1)  # the pointer starts out of the way
             self._frame = None
+            if start.command and self.config.settle_timeout_s > 0:
+                self._settle()  # the first observation shows the app drawn, not its first frame
         except (xerror.ConnectionClosedError, OSError) as exc:
             raise EnvError(f"the desktop could not start the episode: {exc}") from None
 
@@ -180,7 +182,7 @@ class DesktopEnv(Env):
             if self.app.poll() is not None:
                 tail = _tail(log)
                 raise EnvError(
-                    f"{start.command[0]} exited ({_exit_text(self.app.returncode)}) before its window appeared"
+                    f"{command[0]} exited ({_exit_text(self.app.returncode)}) before its window appeared"
                     + (f": {tail}" if tail else "")
                 )
             if time.monotonic() >= deadline:

@@ -111,6 +111,8 @@ def form(root: tk.Tk, report: Reporter) -> None:
     def show_tip(_e: tk.Event) -> None:
         tooltip.configure(text="Code word: PAPAYA")
         tooltip.place(x=120, y=360)
+        if not root.title().endswith("saved"):
+            root.title("pixelpilot form - help shown")
         report(event="tooltip")
 
     def hide_tip(_e: tk.Event) -> None:
@@ -129,6 +131,33 @@ def form(root: tk.Tk, report: Reporter) -> None:
     tk.Button(root, text="Submit", command=submit, font=("Noto Sans", 14)).place(x=160, y=180)
 
 
+def _advertise_ping(root: tk.Tk) -> None:
+    """Keep _NET_WM_PING listed in WM_PROTOCOLS. Tk answers pings by itself but does not list the protocol
+    (and refuses ``wm protocol`` for it), and the env pings only windows that list it: older toolkits take
+    any WM_PROTOCOLS message for WM_DELETE_WINDOW. Tk rewrites the property when it maps the window, so
+    it is checked again every quarter second."""
+    try:
+        from Xlib import Xatom
+        from Xlib import display as xdisplay
+    except ImportError:  # a Python without python-xlib: the app works, the env just cannot tell it hung
+        return
+    d = xdisplay.Display()
+    protocols, ping = d.intern_atom("WM_PROTOCOLS"), d.intern_atom("_NET_WM_PING")
+
+    def check() -> None:
+        if root.winfo_ismapped():
+            # the toplevel's X window sits in Tk's wrapper, which carries the WM properties
+            window = d.create_resource_object("window", root.winfo_id()).query_tree().parent
+            current = window.get_full_property(protocols, Xatom.ATOM)
+            atoms = list(current.value) if current is not None else []
+            if ping not in atoms:
+                window.change_property(protocols, Xatom.ATOM, 32, [*atoms, ping])
+                d.flush()
+        root.after(250, check)
+
+    check()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pixelpilot-testapp", description=__doc__.splitlines()[0])
     parser.add_argument("mode", choices=["probe", "form"])
@@ -140,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.fullscreen:
         root.attributes("-fullscreen", True)
     {"probe": probe, "form": form}[args.mode](root, report)
+
+    _advertise_ping(root)
     root.mainloop()
     return 0
 

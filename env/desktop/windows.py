@@ -76,7 +76,6 @@ class Windows:
         )
         self.atom = {n: self.d.intern_atom(n) for n in names}
         self._has_res = self.d.has_extension(res.extname)
-        self._pingable: dict[int, bool] = {}  # window -> answers pings (see ping)
         # a second connection just for ping replies, so their events never mix with anything else
         self._events = xdisplay.Display(display_name)
         self._events.screen().root.change_attributes(event_mask=X.SubstructureNotifyMask)
@@ -193,22 +192,15 @@ class Windows:
         return protocols is not None and self.atom["_NET_WM_PING"] in protocols.value
 
     def ping(self, wid: int, timeout_s: float) -> bool | None:
-        """Send ``_NET_WM_PING`` and wait for the reply; None when the window does not speak the protocol.
+        """Send ``_NET_WM_PING`` and wait for the reply; None when the window does not list the protocol.
 
         The client answers by sending the message back to the root window, which the second connection
         watches; a stopped or busy client does not answer, while the X server keeps drawing its last
-        frame, so a screenshot alone cannot tell a hung application from an idle one. Some toolkits
-        answer without listing the protocol in WM_PROTOCOLS (Tk), so a window that does not list it is
-        tried once, briefly: if it answers it is held to the protocol from then on, if not it is never
-        pinged again (Athena apps such as xedit never answer)."""
-        known = self._pingable.get(wid)
-        if known is False:
+        frame, so a screenshot alone cannot tell a hung application from an idle one. Only windows that
+        list the protocol in WM_PROTOCOLS are pinged: older toolkits read any WM_PROTOCOLS message as
+        WM_DELETE_WINDOW (xedit quits on one)."""
+        if not self.supports_ping(wid):
             return None
-        if known is None:
-            advertised = self.supports_ping(wid)
-            answered = self._ping(wid, timeout_s if advertised else min(timeout_s, 0.5))
-            self._pingable[wid] = advertised or answered
-            return answered if self._pingable[wid] else None
         return self._ping(wid, timeout_s)
 
     def _ping(self, wid: int, timeout_s: float) -> bool:
