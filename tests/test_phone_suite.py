@@ -150,6 +150,16 @@ def test_the_oracle_solves_every_template_on_two_workers_with_a_simulator_each(
         by_worker[r["worker"]].add(_bundle_serial(out, r))
     assert sorted(by_worker) == [0, 1] and all(len(s) == 1 for s in by_worker.values())
     assert len(set.union(*by_worker.values())) == 2
+    # it acts through a model's tools in screenshot pixels: scrolling long lists, long presses, typing
+    actions = Counter()
+    for r in results:
+        for line in (out / r["bundle"] / "steps.jsonl").read_text().splitlines():
+            action = json.loads(line)["action"]
+            actions[action["action"]] += 1
+            if "x" in action:
+                assert 0 <= action["x"] < 1080 and 0 <= action["y"] < 2340
+    assert set(actions) <= {"click", "scroll", "long_press", "type", "home", "back", "answer", "finish"}
+    assert {"scroll", "long_press", "type", "home", "answer"} <= set(actions), actions
     # the run key and resume work as for MiniWoB: nothing left to do, the same key
     key = results[0]["run_key"]
     again = bench("phone", *args, "--resume", timeout=120)

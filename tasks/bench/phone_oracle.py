@@ -119,7 +119,9 @@ class PhoneOracle(Policy):
         except OracleStuck as exc:
             return Decision(parse_error=f"oracle stuck: {exc}", metadata={"oracle": {"stuck": str(exc)}})
         action = self._to_screenshot(action, elements, observation)
-        return Decision(action=action, metadata={"oracle": {"template": self.goal.template, "memory": self.memory}})
+        return Decision(
+            action=action, metadata={"oracle": {"template": self.goal.template, "memory": dict(self.memory)}}
+        )
 
     @staticmethod
     def _to_screenshot(action: dict[str, Any], elements: list[UIElement], observation: Observation) -> dict[str, Any]:
