@@ -8,8 +8,10 @@ the fixed Android tasks) through the real adb server.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -50,6 +52,36 @@ def test_seeding_is_deterministic_varies_by_seed_and_is_multilingual() -> None:
     loaded = decode_state(encoded)
     assert loaded.contacts == episode.goal.state.contacts and loaded.notes == episode.goal.state.notes
     assert loaded.launcher == episode.goal.state.launcher
+
+
+def test_the_same_episode_in_another_process_with_another_hash_seed() -> None:
+    """Workers are spawned processes and the oracle rebuilds its goal from the episode id: both must agree."""
+    code = (
+        "from pixelpilot.tasks.bench.phone import make_episode; print(make_episode('edit_note', 23).model_dump_json())"
+    )
+    here = make_episode("edit_note", 23).model_dump_json()
+    for hash_seed in ("1", "987"):
+        there = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+        )  # fmt: skip
+        assert there.returncode == 0, there.stderr
+        assert there.stdout.strip() == here
+
+
+def test_a_model_runs_the_suite_like_the_oracle(adb_server: None, tiny_qwen_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = bench(
+        "phone", "--model", str(tiny_qwen_dir), "--max-pixels", str(64 * 28 * 28), "--max-new-tokens", "16",
+        "--max-repairs", "0", "--tasks", "open_app", "--max-steps", "2", "--out", out, "--no-episode-reports",
+        timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    (result,) = read_results(out)
+    assert result["status"] in ("max_steps", "finished", "error") and result["steps"] >= 1, result
+    episode = json.loads((out / result["bundle"] / "episode.json").read_text())
+    assert episode["task"]["instruction"] == make_episode("open_app", 0).goal.instruction
+    assert episode["policy"]["name"] != "phone-oracle" and result["metrics"]["visual_tokens_sum"] > 0
 
 
 def test_goals_that_must_scroll_start_below_the_fold_and_switches_start_the_other_way() -> None:
