@@ -169,15 +169,15 @@ def _bench_options(
 # shared. A suite's --help lists only its own, so `bench miniwob --serial` is an unknown option rather
 # than a silently ignored one. A suite not named here (a plugin's) keeps them all.
 SUITE_OPTIONS: dict[str, frozenset[str]] = {
-    "data": frozenset({"grounding", "steplevel", "examples", "android"}),
+    "data": frozenset({"grounding", "steplevel", "examples", "android", "desktop"}),
     "matching": frozenset({"steplevel"}),
     "serial": frozenset({"android", "phone"}),
     "scale": frozenset({"miniwob"}),
     "episode_time_ms": frozenset({"miniwob"}),
     "seed_start": frozenset({"miniwob", "phone"}),
     "chromium": frozenset({"miniwob", "examples", "phone"}),
-    "max_steps": frozenset({"miniwob", "examples", "android", "phone"}),
-    "no_reports": frozenset({"miniwob", "examples", "android", "phone"}),
+    "max_steps": frozenset({"miniwob", "examples", "android", "phone", "desktop"}),
+    "no_reports": frozenset({"miniwob", "examples", "android", "phone", "desktop"}),
 }
 _BUILTIN_SUITES = frozenset().union(*SUITE_OPTIONS.values())
 _TEMPLATE = inspect.signature(_bench_options, eval_str=True)

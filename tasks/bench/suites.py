@@ -13,6 +13,7 @@ SUITES: dict[str, str] = {
     "steplevel": "offline step-level actions, AITZ-style JSON or pixelpilot bundles (--data PATH)",
     "examples": "the browser example tasks shipped with pixelpilot (local pages)",
     "android": "the Android tasks for the simulated device (or a phone with the same apps)",
+    "desktop": "the desktop tasks (X11 apps on an own Xvfb: the project's Tk form, xedit)",
     "phone": "seeded phone task templates on the simulated phone (a simulator per worker), scored on device state",
 }
 
@@ -55,7 +56,7 @@ def make_suite(name: str, options: dict[str, Any]) -> Suite:
             chromium=options.get("chromium"),
             reports=options.get("reports", True),
         )
-    if name in ("examples", "android"):
+    if name in ("examples", "android", "desktop"):
         from pixelpilot.tasks.bench.tasksuite import TaskFileSuite
 
         return TaskFileSuite.for_name(name, options)

@@ -19,7 +19,7 @@ from pixelpilot.agent.policy_spec import PolicySpec
 from pixelpilot.agent.scripted import ScriptedPolicy, ScriptError
 from pixelpilot.env import Env, EnvError
 from pixelpilot.env.registry import EnvOptions, env_kind
-from pixelpilot.tasks import ANDROID_DIR, EXAMPLES_DIR, Task, TaskFileError
+from pixelpilot.tasks import ANDROID_DIR, DESKTOP_DIR, EXAMPLES_DIR, Task, TaskFileError
 from pixelpilot.tasks.bench.contract import Suite, SuiteError, Unit, UnitResult, Worker
 from pixelpilot.tasks.bench.episodes import claim_bundle, run_live_episode
 
@@ -48,7 +48,8 @@ class TaskFileSuite(Suite):
 
     @classmethod
     def for_name(cls, name: str, options: dict[str, Any]) -> TaskFileSuite:
-        directory = options.get("data") or (EXAMPLES_DIR if name == "examples" else ANDROID_DIR)
+        shipped = {"examples": EXAMPLES_DIR, "desktop": DESKTOP_DIR}.get(name, ANDROID_DIR)
+        directory = options.get("data") or shipped
         return cls(
             name,
             Path(directory),
