@@ -170,6 +170,22 @@ def test_an_episode_records_factor_32_geometry(
             assert attempt["visual_tokens"] == expected.visual_tokens == 12 * 21
 
 
+def test_a_policy_built_in_python_takes_the_factor_from_the_local_backend(
+    tiny_qwen3_local_backend: LocalBackend, screenshots: dict[str, Observation]
+) -> None:
+    # no resize_factor given: the processor's 32 is adopted, so the step reaches the model
+    config = QwenPolicyConfig(max_repairs=0, prompt=PromptConfig(max_pixels=TINY))
+    policy = QwenPolicy(tiny_qwen3_local_backend, DIALECT, config)
+    assert policy.config.prompt.resize_factor == 32 and config.prompt.resize_factor == 28  # caller's copy untouched
+    decision = policy.decide("click the button", screenshots["desktop"], [])
+    assert decision.metadata["geometry"]["factor"] == 32
+    assert not any("error" in attempt for attempt in decision.metadata["attempts"])
+    # a factor the caller chose is kept, and the backend refuses the mismatch in one line
+    chosen = QwenPolicyConfig(max_repairs=0, prompt=PromptConfig(max_pixels=TINY, resize_factor=28))
+    refused = QwenPolicy(tiny_qwen3_local_backend, DIALECT, chosen).decide("click", screenshots["desktop"], [])
+    assert refused.parse_error is not None and "multiples of 32" in refused.parse_error
+
+
 def test_cli_reads_factor_32_from_the_model_folder(tiny_qwen3_dir: Path, tmp_path: Path) -> None:
     # neither --dialect nor --resize-factor: the folder's processor config says 32, its name qwen3-vl
     proc = run_cli(

@@ -43,6 +43,21 @@ class QwenPolicyConfig(BaseModel):
     )
 
 
+def _adopt_backend_factor(config: QwenPolicyConfig, backend: Backend) -> QwenPolicyConfig:
+    """A backend that knows its model's resize factor (a local processor) supplies it when the caller left
+    ``PromptConfig.resize_factor`` unset: a policy built in Python over a Qwen3-VL folder then resizes to
+    multiples of 32 instead of failing every step. A factor the caller chose is kept, and a local backend
+    refuses a wrong one with one line."""
+    factor = getattr(backend, "resize_factor", None)
+    if not isinstance(factor, int) or "resize_factor" in config.prompt.model_fields_set:
+        return config
+    if factor == config.prompt.resize_factor:
+        return config
+    prompt = config.prompt.model_copy(update={"resize_factor": factor})
+    prompt.model_fields_set.add("resize_factor")
+    return config.model_copy(update={"prompt": prompt})
+
+
 class QwenPolicy(Policy):
     name = "qwen"
 
@@ -56,7 +71,7 @@ class QwenPolicy(Policy):
     ) -> None:
         self.backend = backend
         self.dialect = get_dialect(dialect) if isinstance(dialect, str) else dialect
-        self.config = config or QwenPolicyConfig()
+        self.config = _adopt_backend_factor(config or QwenPolicyConfig(), backend)
         self.env: EnvKind = env
         self._past: deque[Observation] = deque(maxlen=max(1, self.config.prompt.history_images))
         #: Set by callers (e.g. a debugger's re-ask) for the next decision only.
