@@ -22,7 +22,7 @@ import psutil
 from pixelpilot.env.android.simulator.content import decode_state
 from pixelpilot.tasks.bench.phone import PhoneDevice, make_episode, templates
 from pixelpilot.tasks.bench.phone_state import APPS, SETTINGS, seeded_state
-from pixelpilot.tasks.bench.phone_templates import NOTES_URI, loose_number, notes_exactly
+from pixelpilot.tasks.bench.phone_templates import NOTES_URI, contacts_exactly, loose_number, notes_exactly
 from tests.test_bench_runner import PIXELPILOT, bench, read_results
 
 CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
@@ -112,6 +112,11 @@ def test_note_checks_want_exactly_the_expected_notes_so_wrong_deletions_or_edits
     assert re.search(rename, dump(["Buy milk", "牛乳を買う", "给妈妈打电话", "Pay rent"]))
     assert not re.search(rename, dump([*rows, "给妈妈打电话"]))  # added instead of renamed
     assert not re.search(rename, dump(["Buy milk", "牛乳を買う", "给妈妈打电话", "Call mom"]))  # another renamed
+    contacts = [("李伟", "+86 10 1234 5678"), ("Ana Díaz", "555-0101")]
+    listing = "\n".join(f"Row: {i} _id={i + 1}, display_name={n}, number={p}" for i, (n, p) in enumerate(contacts))
+    assert re.search(contacts_exactly(contacts), listing)
+    assert not re.search(contacts_exactly([contacts[0], ("Ana Díaz", "555-0102")]), listing)  # number not changed
+    assert not re.search(contacts_exactly(contacts[:1]), listing)  # not deleted
 
 
 def test_a_number_matches_in_any_format_but_not_inside_a_longer_number() -> None:

@@ -140,7 +140,7 @@ class PhoneOracle(Policy):
 
     def _plan(self, goal: PhoneGoal, v: _View) -> dict[str, Any]:
         p = goal.params
-        if v.has("button1") and goal.template != "delete_note":
+        if v.has("button1") and goal.template not in ("delete_note", "delete_contact"):
             return _tap(v.one("button2"))  # a dialog the task did not ask for: cancel it
         t = goal.template
         if t == "toggle_setting":
@@ -162,6 +162,10 @@ class PhoneOracle(Policy):
                 return row
             phone = v.inside(row["row"], "contact_phone")
             return {"action": "answer", "text": phone.text if phone else ""}
+        if t == "edit_contact":
+            return self._edit_contact(v, p["name"], p["number"])
+        if t == "delete_contact":
+            return self._delete_contact(v, p["name"])
         if t == "create_note":
             return self._new_note(v, p["text"])
         if t == "edit_note":
@@ -274,6 +278,30 @@ class PhoneOracle(Policy):
                 return step
         self.memory["saved"] = True
         return _tap(v.one("save"))
+
+    def _edit_contact(self, v: _View, name: str, number: str) -> dict[str, Any]:
+        if self.memory.get("saved") and v.has("contact_list"):
+            return _finish(f"{name}'s number is {number}")
+        if v.app == CONTACTS and v.has("phone"):  # the form
+            step = self._fill(v, "phone", number)
+            if step is not None:
+                return step
+            self.memory["saved"] = True
+            return _tap(v.one("save"))
+        row = self._contact_row(v, name)
+        return row if "action" in row else _tap(v.inside(row["row"], "contact_name"))
+
+    def _delete_contact(self, v: _View, name: str) -> dict[str, Any]:
+        if v.has("button1"):
+            self.memory["confirmed"] = True
+            return _tap(v.one("button1"))
+        if self.memory.get("confirmed") and v.has("contact_list"):
+            return _finish(f"deleted {name}")
+        row = self._contact_row(v, name)
+        if "action" in row:
+            return row
+        x, y = v.inside(row["row"], "contact_name").center  # type: ignore[union-attr]
+        return {"action": "long_press", "x": x, "y": y, "duration_ms": 800}
 
     def _new_note(self, v: _View, text: str) -> dict[str, Any]:
         if self.memory.get("saved") and v.has("note_list"):

@@ -69,13 +69,24 @@ def note_row(title: str) -> str:
     return rf"^Row: \d+ _id=\d+, title={re.escape(title)}, body="
 
 
-def notes_exactly(titles: list[str]) -> str:
-    """The notes are exactly ``titles`` (distinct), in any order: each one is there, and no other row is."""
-    present = "".join(rf"(?=[\s\S]*{note_row(t)})" for t in titles)
+def rows_exactly(rows: list[str]) -> str:
+    """A query's rows are exactly those ``rows`` patterns match (one row each, distinct), in any order: each
+    one is there, and no other row is."""
+    present = "".join(rf"(?=[\s\S]*{r})" for r in rows)
     row = r"Row: [^\n]*(?:\n(?!Row: )[^\n]*)*"  # a row, with the further lines of a multi-line body
-    if not titles:
+    if not rows:
         return r"\A\s*No result found\.\s*\Z"
-    return rf"(?m)\A{present}{row}(?:\n{row}){{{len(titles) - 1}}}\s*\Z"
+    return rf"(?m)\A{present}{row}(?:\n{row}){{{len(rows) - 1}}}\s*\Z"
+
+
+def notes_exactly(titles: list[str]) -> str:
+    """The notes are exactly ``titles`` (distinct), in any order."""
+    return rows_exactly([note_row(t) for t in titles])
+
+
+def contacts_exactly(contacts: list[tuple[str, str]]) -> str:
+    """The contacts are exactly these (name, number) pairs, in any order."""
+    return rows_exactly([contact_row(name, number).removeprefix("(?m)") for name, number in contacts])
 
 
 def loose_number(number: str) -> str:
@@ -123,6 +134,24 @@ def _lookup_number(rng: random.Random, state: PhoneState) -> tuple[str, dict[str
     check = AnswerCheck(pattern=loose_number(contact.phone))
     instruction = f"What is {contact.name}'s phone number? Look it up in Contacts and answer with the number."
     return instruction, {"name": contact.name, "number": contact.phone}, check
+
+
+def _delete_contact(rng: random.Random, state: PhoneState) -> tuple[str, dict[str, Any], SuccessCheck]:
+    lengthen(rng, state, contacts=14)
+    contact = rng.choice(state.contacts)
+    others = [(c.name, c.phone) for c in state.contacts if c is not contact]
+    check = ShellCheck(command=f"content query --uri {CONTACTS_URI}", pattern=contacts_exactly(others))
+    return f"Delete the contact {contact.name}.", {"name": contact.name}, check
+
+
+def _edit_contact(rng: random.Random, state: PhoneState) -> tuple[str, dict[str, Any], SuccessCheck]:
+    lengthen(rng, state, contacts=14)
+    contact = rng.choice(state.contacts)
+    number = new_contact(rng, state).phone
+    pairs = [(c.name, number if c is contact else c.phone) for c in state.contacts]
+    check = ShellCheck(command=f"content query --uri {CONTACTS_URI}", pattern=contacts_exactly(pairs))
+    instruction = f"Change {contact.name}'s phone number to {number}."
+    return instruction, {"name": contact.name, "old": contact.phone, "number": number}, check
 
 
 def _create_note(rng: random.Random, state: PhoneState) -> tuple[str, dict[str, Any], SuccessCheck]:
@@ -174,6 +203,10 @@ TEMPLATES: dict[str, Template] = {
                  "com.pixelsim.contacts", 20, _call_contact),
         Template("lookup_number", "find a contact in a long list and answer with its number",
                  "com.pixelsim.contacts", 20, _lookup_number),
+        Template("edit_contact", "find a contact and change its number (the form is filled: clear, then type)",
+                 "com.pixelsim.contacts", 20, _edit_contact),
+        Template("delete_contact", "find a contact and delete it (long press, confirm)",
+                 "com.pixelsim.contacts", 20, _delete_contact),
         Template("create_note", "create a note with a given text", "com.pixelsim.notes", 10, _create_note),
         Template("edit_note", "find a named note and rename it", "com.pixelsim.notes", 24, _edit_note),
         Template("delete_note", "find a named note and delete it (long press, confirm)",
