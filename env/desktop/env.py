@@ -73,6 +73,7 @@ class DesktopConfig(BaseModel):
     start_timeout_s: float = Field(20.0, gt=0, description="cap on the display's start and on start.wait_window")
     setup_timeout_s: float = Field(30.0, gt=0, description="cap on each setup command and shell check")
     ping_timeout_s: float = Field(5.0, gt=0, description="an app that does not answer _NET_WM_PING in time is hung")
+    ping_every_s: float = Field(1.0, ge=0, description="ping the active window at most this often")
     settle_timeout_s: float = Field(1.0, ge=0, description="cap on waiting for a stable screen after an action")
     settle_interval_s: float = Field(0.03, ge=0)
 
@@ -91,6 +92,7 @@ class DesktopEnv(Env):
         self.app: Any = None  # the started application's Popen
         self._app_command: list[str] = []
         self._frame: Image.Image | None = None
+        self._last_pong: tuple[int, float] = (0, 0.0)  # (window, when) of the last answered ping
 
     # ------------------------------------------------------------------ display
     def connect(self, width: int | None = None, height: int | None = None) -> None:
@@ -211,6 +213,8 @@ class DesktopEnv(Env):
             killed = self.sandbox.end()
             if killed:
                 logger.debug("ended {} process(es) of the episode", killed)
+        if self.windows is not None:
+            self.windows.forget()
         if self.input is not None:
             try:
                 self.input.release_spares()
@@ -221,10 +225,13 @@ class DesktopEnv(Env):
             self.home = None
         self.app = None
         self._frame = None
+        self._last_pong = (0, 0.0)
 
     # ------------------------------------------------------------------ health
-    def _check_app(self) -> None:
-        """Raise EnvError when the episode's application crashed or hung (see the module docstring)."""
+    def _check_app(self) -> WindowInfo | None:
+        """Raise EnvError when the episode's application crashed or hung (see the module docstring); else
+        the active window. The ping is skipped when the window answered one in the last ``ping_every_s``
+        (the settling after an action pings too), so a hang shows at most that much later."""
         if self.display is not None and not self.display.alive():
             raise EnvError(f"the X server {self.display.name} exited")
         app = self.app
@@ -232,13 +239,27 @@ class DesktopEnv(Env):
             raise EnvError(f"the application {self._app_command[0]} crashed ({_exit_text(app.returncode)})")
         assert self.windows
         active = self.windows.active()
-        if active is None:
-            return
-        if self.windows.ping(active.id, self.config.ping_timeout_s) is False:
+        if active is None or self._answered(active.id):
+            return active
+        if self._ping(active.id) is False:
             raise EnvError(
                 f"the application of window {active.title!r} (pid {active.pid}) did not answer _NET_WM_PING "
                 f"within {self.config.ping_timeout_s:g} s: it is hung or stopped"
             )
+        return active
+
+    def _ping(self, wid: int) -> bool | None:
+        assert self.windows
+        answered = self.windows.ping(wid, self.config.ping_timeout_s)
+        if answered:
+            self._last_pong = (wid, time.monotonic())
+        elif answered is False:
+            self._last_pong = (0, 0.0)
+        return answered
+
+    def _answered(self, wid: int) -> bool:
+        last_wid, at = self._last_pong
+        return last_wid == wid and time.monotonic() - at < self.config.ping_every_s
 
     # ------------------------------------------------------------------ capture
     def _grab(self) -> Image.Image:
@@ -250,13 +271,12 @@ class DesktopEnv(Env):
             raise EnvError("the desktop env has no display: reset() it first")
         try:
             try:
-                self._check_app()
+                active = self._check_app()
             except EnvError:
                 self._end_episode()  # the episode is over: a stopped app must not linger until the next reset
                 raise
             image = self._frame or self._grab()
             assert self.windows
-            active = self.windows.active()
             pointer = self.windows.pointer()
         except (xerror.ConnectionClosedError, xerror.XError, OSError) as exc:
             raise EnvError(f"the X display {self.display.name} failed: {exc}") from None
@@ -285,7 +305,7 @@ class DesktopEnv(Env):
         assert self.windows
         active = self.windows.active_id()
         if active is not None:
-            self.windows.ping(active, self.config.ping_timeout_s)  # it has read our events when it answers
+            self._ping(active)  # it has read our events when it answers (and it is not hung)
         deadline = time.monotonic() + self.config.settle_timeout_s
         previous = self._grab()
         while time.monotonic() < deadline:
@@ -313,7 +333,7 @@ class DesktopEnv(Env):
         """Wait until the focused application has read everything sent so far (a keymap change)."""
         assert self.windows
         active = self.windows.active_id()
-        if active is None or self.windows.ping(active, self.config.ping_timeout_s) is None:
+        if active is None or self._ping(active) is None:
             time.sleep(0.1)  # no ping to wait on: give it a moment
 
     def _pt(self, x: float, y: float) -> tuple[int, int]:

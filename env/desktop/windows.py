@@ -76,10 +76,15 @@ class Windows:
         )
         self.atom = {n: self.d.intern_atom(n) for n in names}
         self._has_res = self.d.has_extension(res.extname)
+        self._static: dict[int, tuple[str, int | None]] = {}  # window -> (class, pid), read once
         # a second connection just for ping replies, so their events never mix with anything else
         self._events = xdisplay.Display(display_name)
         self._events.screen().root.change_attributes(event_mask=X.SubstructureNotifyMask)
         self._events.sync()
+
+    def forget(self) -> None:
+        """Drop what is remembered about windows (an episode's end: a new client may reuse a window id)."""
+        self._static.clear()
 
     def close(self) -> None:
         for d in (self.d, self._events):
@@ -102,6 +107,14 @@ class Windows:
         """The window's title, class, pid and bounds on the root; None when it is gone."""
         w = self.d.create_resource_object("window", wid)
         try:
+            if wid not in self._static:  # class and owner do not change over a window's life
+                cls = w.get_wm_class()
+                pid_prop = w.get_full_property(self.atom["_NET_WM_PID"], Xatom.CARDINAL)
+                pid = self._client_pid(wid) or (int(pid_prop.value[0]) if pid_prop and len(pid_prop.value) else None)
+                if len(self._static) >= 512:
+                    self._static.clear()
+                self._static[wid] = (cls[1] if cls else "", pid)
+            wm_class, pid = self._static[wid]
             prop = w.get_full_property(self.atom["_NET_WM_NAME"], self.atom["UTF8_STRING"])
             if prop is not None:
                 raw = prop.value
@@ -109,8 +122,6 @@ class Windows:
             else:
                 legacy = w.get_wm_name()
                 title = legacy.decode("latin-1") if isinstance(legacy, bytes) else (legacy or "")
-            cls = w.get_wm_class()
-            pid_prop = w.get_full_property(self.atom["_NET_WM_PID"], Xatom.CARDINAL)
             geom = w.get_geometry()
             origin = w.translate_coords(self.root, 0, 0)
         except (xerror.BadWindow, xerror.BadDrawable, xerror.BadMatch):
@@ -118,8 +129,8 @@ class Windows:
         return WindowInfo(
             id=wid,
             title=title,
-            wm_class=cls[1] if cls else "",
-            pid=self._client_pid(wid) or (int(pid_prop.value[0]) if pid_prop and len(pid_prop.value) else None),
+            wm_class=wm_class,
+            pid=pid,
             x=-origin.x,
             y=-origin.y,
             width=geom.width,
