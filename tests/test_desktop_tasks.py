@@ -97,3 +97,29 @@ def test_debugger_steps_and_click_to_act_on_a_desktop_episode(page: Any, tmp_pat
     assert steps[0]["interventions"][0]["proposed"] == {"action": "click", "x": 900.0, "y": 650.0}
     x, y = steps[0]["action"]["x"], steps[0]["action"]["y"]
     assert steps[1]["observation"]["pointer"] == [int(x), int(y)]  # where the corrected click left the pointer
+
+
+def test_the_viewer_shows_a_desktop_episode_with_its_hover(tmp_path: Path) -> None:
+    from pixelpilot.env.browser.chromium import find_chromium, launch_args
+    from pixelpilot.env.browser.env import acquire_playwright, release_playwright
+    from tests.test_viewer import viewer
+
+    proc = run("bench", "desktop", "--tasks", "hover_help", "--policy", "oracle", "--workers", "1", "--out", tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    pw = acquire_playwright()
+    browser = pw.chromium.launch(executable_path=find_chromium(), args=launch_args(), chromium_sandbox=False)
+    try:
+        with viewer(tmp_path) as url:
+            view = browser.new_page(viewport={"width": 1400, "height": 900})
+            view.goto(url)
+            view.wait_for_selector("body[data-ready]")
+            view.click('#episodes a:text-is("hover_help/seed-0")')
+            pane = view.locator(".pane").first
+            pane.locator(".shot .ovl svg circle").first.wait_for()  # the hover's point, drawn over the desktop
+            view.wait_for_function("document.querySelector('.pane .shot img').naturalWidth > 0")
+            assert view.evaluate("document.querySelector('.pane .shot img').naturalWidth") == 1280
+            assert json.loads(pane.locator(".action-json").inner_text())["action"] == "mouse_move"
+            assert "hover" in pane.locator(".shot .ovl svg").inner_html()
+    finally:
+        browser.close()
+        release_playwright()
