@@ -28,7 +28,7 @@ class CaptureFormat(str, Enum):
 
 # --------------------------------------------------------------------------- the environment
 EnvName = Annotated[
-    str | None, typer.Option("--env", rich_help_panel=ENV_PANEL, help="browser or android (default: the task's)")
+    str | None, typer.Option("--env", rich_help_panel=ENV_PANEL, help="browser, android, desktop (default: the task's)")
 ]
 Headed = Annotated[bool, typer.Option("--headed", rich_help_panel=ENV_PANEL, help="show the browser window")]
 Chromium = Annotated[str | None, typer.Option(rich_help_panel=ENV_PANEL, help="Chromium binary (default: auto-detect)")]
