@@ -136,3 +136,16 @@ def test_observation_records_the_active_window_and_the_screen(env: DesktopEnv) -
     assert "pixelpilot.env.desktop.testapp probe" in cmdline
     info = env.info()
     assert info["screen"] == [1280, 800] and info["own_display"] is True and info["display"].startswith(":")
+
+
+def test_a_16_bit_display_is_captured_at_its_size_in_its_colours() -> None:
+    with desktop(depth=16) as env16:
+        env16.reset(probe_start())
+        targets = layout(env16)
+        obs = env16.observe()
+        deadline = time.monotonic() + 30
+        while obs.image.getpixel(centre(targets["click"])) == (255, 255, 255) and time.monotonic() < deadline:
+            obs = env16.observe()
+        r, g, b = obs.image.getpixel(centre(targets["click"]))  # #e04040 in 5-6-5 bits
+        assert obs.image.size == (1280, 800) and env16.info()["depth"] == 16
+        assert abs(r - 0xE0) <= 8 and abs(g - 0x40) <= 4 and abs(b - 0x40) <= 8

@@ -128,7 +128,10 @@ class DesktopEnv(Env):
         elif use_bwrap and not bubblewrap_works():
             raise DisplayError("--sandbox bwrap: bubblewrap is not installed or cannot create namespaces here")
         self.sandbox = Sandbox(use_bwrap=use_bwrap, display_number=display.number, display_name=display.name)
-        logger.info("desktop on {} ({}x{}): {}", display.name, display.width, display.height, self.sandbox.describe())
+        # said at start-up: a warning (shown by default) when apps run unsandboxed, otherwise with --verbose;
+        # the episode record keeps it either way (env.sandbox_note)
+        log = logger.info if use_bwrap else logger.warning
+        log("desktop on {} ({}x{}): {}", display.name, display.width, display.height, self.sandbox.describe())
 
     @property
     def geometry(self) -> ScreenGeometry:
