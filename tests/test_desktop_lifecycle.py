@@ -3,6 +3,7 @@ the sandbox's boundary, and bad starts that are one line and exit 2."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -117,6 +118,37 @@ def test_each_episode_gets_a_fresh_home_and_no_process_outlives_it(sandbox: str)
     finally:
         env.close()
     env.close()  # twice is fine
+
+
+CRASHING_PARENT = """
+import json, sys, time
+from pixelpilot.env.desktop import DesktopConfig, DesktopEnv
+from tests.desktop_fixtures import probe_start
+env = DesktopEnv(DesktopConfig(sandbox=sys.argv[1]))
+env.reset(probe_start())
+obs = env.observe()
+print(json.dumps([env.display.server.pid, env.display.wm.pid, obs.window["pid"], env.sandbox.token]), flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("sandbox", ["none", "auto"])
+def test_a_killed_env_process_leaves_no_display_and_no_app(sandbox: str) -> None:
+    """The worst moment: the process holding the env is SIGKILLed mid-episode (no close(), no finalizer)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CRASHING_PARENT, sandbox],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parent.parent,
+    )
+    assert proc.stdout is not None
+    server, wm, app, token = json.loads(proc.stdout.readline())
+    assert all(psutil.pid_exists(p) for p in (server, wm, app))
+    proc.kill()
+    proc.wait()
+    gone = psutil.wait_procs([psutil.Process(p) for p in (server, wm, app) if psutil.pid_exists(p)], timeout=30)[1]
+    assert not gone, f"still running after their env's process died: {gone}"
+    assert marked_processes(token) == []
 
 
 @pytest.mark.skipif(not bubblewrap_works(), reason="bubblewrap cannot create namespaces here")

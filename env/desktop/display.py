@@ -94,7 +94,7 @@ class XDisplay:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 start_new_session=True,  # a Ctrl-C in the terminal is ours to handle, not the server's
-                preexec_fn=_die_with_us,  # one prctl call before exec
+                preexec_fn=die_with_parent,  # one prctl call before exec
             )
         finally:
             os.close(write_fd)
@@ -142,7 +142,7 @@ class XDisplay:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=_die_with_us,
+            preexec_fn=die_with_parent,
         )
         from pixelpilot.env.desktop.windows import wait_for_wm
 
@@ -185,7 +185,7 @@ def _read_display_number(fd: int, server: subprocess.Popen, timeout_s: float) ->
     return int(data.strip())
 
 
-def _die_with_us() -> None:
+def die_with_parent() -> None:
     """In the child before exec: SIGTERM when the process that started it dies, so a crashed or careless
     caller (no close()) leaves no Xvfb behind. Linux only; elsewhere close() and the finalizer still apply."""
     try:

@@ -33,6 +33,8 @@ from pathlib import Path
 import psutil
 from loguru import logger
 
+from pixelpilot.env.desktop.display import die_with_parent
+
 MARKER = "PIXELPILOT_EPISODE"
 
 
@@ -149,6 +151,7 @@ class Sandbox:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent,  # a killed env takes its app along, sandboxed or not
             )
         finally:
             if log is not None:
