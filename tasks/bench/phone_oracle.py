@@ -57,6 +57,13 @@ class _View:
         found = self.all(rid, text)
         return found[0] if found else None
 
+    def need(self, rid: str) -> UIElement:
+        """The element ``rid``, which the plan needs on this screen (OracleStuck when it is not there)."""
+        found = self.one(rid)
+        if found is None:
+            raise OracleStuck(f"no {rid} on screen")
+        return found
+
     def has(self, rid: str) -> bool:
         return self.one(rid) is not None
 
@@ -184,11 +191,9 @@ class PhoneOracle(Policy):
         raise OracleStuck(f"no plan for template {t!r}")
 
     # ------------------------------------------------------------------ building blocks
-    def _scroll_to(self, v: _View, list_rid: str, item_rid: str, text: str) -> dict[str, Any] | UIElement:
+    def _scroll_to(self, v: _View, list_rid: str, item_rid: str, text: str | None) -> dict[str, Any] | UIElement:
         """The element showing ``text`` once it can be tapped, or the scroll that brings it closer."""
-        container = v.one(list_rid)
-        if container is None:
-            raise OracleStuck(f"no {list_rid} on screen")
+        container = v.need(list_rid)
         target = v.one(item_rid, text)
         if target is not None and v.reachable(target, container):
             return target
@@ -200,7 +205,7 @@ class PhoneOracle(Policy):
             signature = v.signature(item_rid)
             if self.memory.get(f"{key}:last") == signature:  # the last scroll moved nothing: an end of the list
                 if direction == "up":
-                    raise OracleStuck(f"{text!r} is not in {list_rid}")
+                    raise OracleStuck(f"{text or item_rid!r} is not in {list_rid}")
                 direction = "up"
             self.memory[key] = direction
             self.memory[f"{key}:last"] = signature
@@ -212,7 +217,7 @@ class PhoneOracle(Policy):
     def _toggle(self, v: _View, row: str, on: bool) -> dict[str, Any]:
         if v.app != "com.pixelsim.settings" or not v.has("settings_list"):
             return {"action": "back"} if v.app == "com.pixelsim.settings" else self._launch(v, "Settings")
-        found = self._scroll_to(v, "settings_list", f"{row}_switch", None)  # type: ignore[arg-type]
+        found = self._scroll_to(v, "settings_list", f"{row}_switch", None)
         if isinstance(found, dict):
             return found
         if found.checked == on:
@@ -244,12 +249,12 @@ class PhoneOracle(Policy):
             raise OracleStuck(f"no row around {name!r}")
         for rid in ("call_button", "contact_phone"):  # what the templates tap or read must be in view too
             part = v.inside(row, rid)
-            if part is None or not v.reachable(part, v.one("contact_list")):  # type: ignore[arg-type]
+            if part is None or not v.reachable(part, v.need("contact_list")):
                 return self._nudge(v, "contact_list", row)
         return {"row": row}
 
     def _nudge(self, v: _View, list_rid: str, e: UIElement) -> dict[str, Any]:
-        x1, y1, x2, y2 = v.one(list_rid).bounds  # type: ignore[union-attr]
+        x1, y1, x2, y2 = v.need(list_rid).bounds
         direction = "down" if e.center[1] > (y1 + y2) / 2 else "up"
         return {"action": "scroll", "x": (x1 + x2) / 2, "y": (y1 + y2) / 2, "direction": direction,
                 "amount": (y2 - y1) * 0.3}  # fmt: skip
@@ -300,7 +305,10 @@ class PhoneOracle(Policy):
         row = self._contact_row(v, name)
         if "action" in row:
             return row
-        x, y = v.inside(row["row"], "contact_name").center  # type: ignore[union-attr]
+        name_text = v.inside(row["row"], "contact_name")
+        if name_text is None:
+            raise OracleStuck(f"no name in {name!r}'s row")
+        x, y = name_text.center
         return {"action": "long_press", "x": x, "y": y, "duration_ms": 800}
 
     def _new_note(self, v: _View, text: str) -> dict[str, Any]:
