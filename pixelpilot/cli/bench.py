@@ -52,7 +52,12 @@ def _bench_options(
     ],
     workers: Annotated[
         int,
-        typer.Option(min=1, max=256, rich_help_panel=opt.RUN_PANEL, help="parallel workers, each with its own browser, phone simulator or X display"),
+        typer.Option(
+            min=1,
+            max=256,
+            rich_help_panel=opt.RUN_PANEL,
+            help="parallel workers, each with its own browser, phone simulator or X display",
+        ),
     ] = 1,
     tasks: Annotated[
         list[str] | None,
