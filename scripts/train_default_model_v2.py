@@ -66,7 +66,7 @@ MISS_SHARE = 0.3
 #: Step cap for evaluation: the oracle needs at most 6 steps on 25 families and 9 (median) to 13 (95th
 #: percentile) on click-checkboxes-large; 12 leaves room for a recovery after a miss on all the others.
 EVAL_MAX_STEPS = 12
-#: The phone's budget: a 1080x2340 capture seen at 252x532 (171 visual tokens) keeps status-bar-sized text
+#: The phone's budget: a 1080x2340 capture seen at 224x532 (152 visual tokens) keeps status-bar-sized text
 #: a few pixels tall; MiniWoB keeps 43,307 (48 tokens).
 PHONE_MAX_PIXELS = 134_064
 #: Every dataset of the union is built with this limit (the trainer trains on sets with one limit):
@@ -310,9 +310,19 @@ def snapshot(work: Path, name: str) -> Path:
         model = source if (source / "model.safetensors").exists() else run_dir
         float16_copy(model, dest)
         for extra in ("pixelpilot.json", "config.json"):
-            if not (dest / extra).exists():
-                shutil.copy(run_dir / extra, dest / extra)
+            if not (dest / extra).exists():  # a checkpoint has no pixelpilot.json: the base's prompt settings
+                shutil.copy(run_dir / extra if (run_dir / extra).exists() else work / "base" / extra, dest / extra)
         write_inputs(dest, work / "base")
+        meta = json.loads((dest / "pixelpilot.json").read_text())
+        base_meta = json.loads((work / "base" / "pixelpilot.json").read_text())
+        sources = [
+            line
+            for name in ("miniwob", "phone")
+            if (work / "data" / name / "dataset.json").exists()
+            for line in json.loads((work / "data" / name / "dataset.json").read_text())["sources"]
+        ]
+        meta["trained_on"] = [*base_meta["trained_on"], *sources]
+        (dest / "pixelpilot.json").write_text(json.dumps(meta, indent=2))
     return dest
 
 
