@@ -364,6 +364,8 @@ def test_suite_with_a_tiny_qwen2vl_scores_and_records_parse_failures(
         spec = PolicySpec(
             kind="qwen",
             model=str(tiny_qwen_dir),
+            # the folder's name ("tiny-qwen2vl") now infers qwen2-vl; this test reads qwen2.5-vl's mobile_use
+            dialect="qwen2.5-vl",
             min_pixels=28 * 28 * 4,
             max_pixels=28 * 28 * 16,
             max_new_tokens=16,
