@@ -178,9 +178,7 @@ def _build_desktop(entry: EnvKindEntry, options: EnvOptions, connect: bool) -> E
         raise ImportError(str(exc), name="python-xlib" if exc.name == "Xlib" else exc.name) from None
 
     chosen = {"image_format": options.capture} if "capture" in options.model_fields_set else {}
-    env = DesktopEnv(
-        DesktopConfig(display=options.display, allow_display_zero=options.allow_display_zero, **chosen)
-    )
+    env = DesktopEnv(DesktopConfig(display=options.display, allow_display_zero=options.allow_display_zero, **chosen))
     env.connect()  # start (or reach) the display now: a missing Xvfb or a wrong --display is one clean line
     return env
 
