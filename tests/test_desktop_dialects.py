@@ -91,3 +91,11 @@ def test_a_served_qwen25_episode_hovers_drags_from_the_pointer_and_middle_clicks
         steps = [json.loads(line) for line in (result.bundle / "steps.jsonl").read_text().splitlines()]
         assert steps[1]["observation"]["pointer"] == [hover["x"], hover["y"]]
         assert steps[1]["action"]["start_x"] == hover["x"] and steps[1]["action"]["action"] == "drag"
+
+
+def test_showui_and_qwen2_word_the_desktop_as_a_pointer_screen() -> None:
+    showui = get_dialect("showui")
+    assert "navigate the computer screen" in showui.system_prompt("desktop", G)
+    assert "navigate the web screen" in showui.system_prompt("browser", G)
+    qwen2 = get_dialect("qwen2-vl").system_prompt("desktop", G)
+    assert "left_double(" in qwen2 and "press_home" not in qwen2  # the pointer action space, not the phone's

@@ -82,7 +82,11 @@ class ShowUIDialect(Dialect):
 
     # ------------------------------------------------------------------ prompt
     def system_prompt(self, env: EnvKind, geometry: ResizeGeometry) -> str:
-        app, space = ("phone", _PHONE_SPACE) if input_modality(env) == "touch" else ("web", _WEB_SPACE)
+        # ShowUI names the surface it navigates; a desktop episode is a computer screen, not a web page
+        if input_modality(env) == "touch":
+            app, space = "phone", _PHONE_SPACE
+        else:
+            app, space = ("computer" if env == "desktop" else "web"), _WEB_SPACE
         return (
             f"{GROUNDING_PROMPT}\n\n"
             f"You are an assistant trained to navigate the {app} screen. Given a task instruction, a screen "
