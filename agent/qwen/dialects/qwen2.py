@@ -349,28 +349,34 @@ class Qwen2Dialect(Dialect):
             call = f"scroll(start_box={box(action.start_x, action.start_y)}, end_box={box(action.end_x, action.end_y)})"
         elif isinstance(action, Scroll):
             call = f"scroll(start_box={box(action.x, action.y)}, direction='{action.direction}')"
-        elif isinstance(action, Key):
-            call = f"hotkey(key={_quote(' '.join(k for k in action.keys.split('+') if k) or action.keys)})"
-        elif isinstance(action, Type):
-            if action.clear:
-                raise ValueError("qwen2-vl cannot express type with clear=True")
-            content = action.text + ("\n" if action.press_enter else "")
-            call = f"type(content={_quote(content)})"
-        elif isinstance(action, Wait):
-            call = "wait()"
-        elif isinstance(action, Finish):
-            call = "finished()" if action.status == "success" else "call_user()"
-        elif isinstance(action, Answer):
-            call = f"finished(content={_quote(action.text)})"
-        elif isinstance(action, Back):
-            call = "press_back()"
-        elif isinstance(action, Home):
-            call = "press_home()"
-        elif isinstance(action, OpenApp):
-            call = f"open_app(app_name={_quote(action.app)})"
         else:
-            raise ValueError(f"qwen2-vl cannot express {action!r}")
+            call = pointless_call(action, self.name)
         return f"Action: {call}"
+
+
+def pointless_call(action: ActionBase, dialect: str) -> str:
+    """The UI-TARS action text of an action without a screen point (keys, typing, waiting, stopping,
+    phone buttons): the same words in qwen2-vl and ui-tars-1.5, whose point notations differ."""
+    if isinstance(action, Key):
+        return f"hotkey(key={_quote(' '.join(k for k in action.keys.split('+') if k) or action.keys)})"
+    if isinstance(action, Type):
+        if action.clear:
+            raise ValueError(f"{dialect} cannot express type with clear=True")
+        content = action.text + ("\n" if action.press_enter else "")
+        return f"type(content={_quote(content)})"
+    if isinstance(action, Wait):
+        return "wait()"
+    if isinstance(action, Finish):
+        return "finished()" if action.status == "success" else "call_user()"
+    if isinstance(action, Answer):
+        return f"finished(content={_quote(action.text)})"
+    if isinstance(action, Back):
+        return "press_back()"
+    if isinstance(action, Home):
+        return "press_home()"
+    if isinstance(action, OpenApp):
+        return f"open_app(app_name={_quote(action.app)})"
+    raise ValueError(f"{dialect} cannot express {action!r}")
 
 
 def _quote(text: str) -> str:

@@ -26,26 +26,18 @@ from typing import ClassVar
 
 from pixelpilot.agent.qwen.dialects.base import EnvKind, ParsedOutput
 from pixelpilot.agent.qwen.dialects.codecs import PointSpace
-from pixelpilot.agent.qwen.dialects.qwen2 import Qwen2Dialect, _quote
+from pixelpilot.agent.qwen.dialects.qwen2 import Qwen2Dialect, pointless_call
 from pixelpilot.agent.qwen.resize import ResizeGeometry
 from pixelpilot.env.registry import input_modality
 from pixelpilot.tools import (
     ActionBase,
-    Answer,
-    Back,
     Click,
     DoubleClick,
     Drag,
-    Finish,
-    Home,
-    Key,
     LongPress,
-    OpenApp,
     RightClick,
     Scroll,
     Swipe,
-    Type,
-    Wait,
 )
 
 #: UI-TARS-1.5's smart_resize limits (min_pixels, max_pixels), in 28-px tokens: 100 and 16384.
@@ -164,27 +156,8 @@ class UITars15Dialect(Qwen2Dialect):
             call = f"drag(start_point={start}, end_point={end})"
         elif isinstance(action, Scroll):
             call = f"scroll(point={point(action.x, action.y)}, direction='{action.direction}')"
-        elif isinstance(action, Key):
-            call = f"hotkey(key={_quote(' '.join(k for k in action.keys.split('+') if k) or action.keys)})"
-        elif isinstance(action, Type):
-            if action.clear:
-                raise ValueError(f"{self.name} cannot express type with clear=True")
-            content = action.text + ("\n" if action.press_enter else "")
-            call = f"type(content={_quote(content)})"
-        elif isinstance(action, Wait):
-            call = "wait()"
-        elif isinstance(action, Finish):
-            call = "finished()" if action.status == "success" else "call_user()"
-        elif isinstance(action, Answer):
-            call = f"finished(content={_quote(action.text)})"
-        elif isinstance(action, Back):
-            call = "press_back()"
-        elif isinstance(action, Home):
-            call = "press_home()"
-        elif isinstance(action, OpenApp):
-            call = f"open_app(app_name={_quote(action.app)})"
         else:
-            raise ValueError(f"{self.name} cannot express {action!r}")
+            call = pointless_call(action, self.name)
         return f"Action: {call}"
 
 
