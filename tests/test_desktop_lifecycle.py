@@ -177,6 +177,24 @@ def test_the_sandbox_hides_the_users_home_environment_and_network(monkeypatch: p
         secret_file.unlink()
 
 
+def test_a_python_under_tmp_is_bound_back_and_the_rest_of_tmp_stays_hidden(tmp_path: Path) -> None:
+    # a checkout cloned into /tmp with its venv (as a CI job may clone) must still start {python} apps
+    from pixelpilot.env.desktop.sandbox import _bind_back
+
+    venv, other = tmp_path / "clone" / ".venv", tmp_path / "other.txt"
+    venv.mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text("home = here")
+    other.write_text("private")
+    with desktop(sandbox="bwrap") as env:
+        env.reset(StartSpec())
+        assert env.sandbox is not None and env.sandbox.use_bwrap
+        env.sandbox._back = _bind_back(env.sandbox._hidden, {venv})
+        rc, out = env.sandbox.run(f"cat {venv / 'pyvenv.cfg'}", timeout_s=30)
+        assert rc == 0 and "home = here" in out, out
+        rc, out = env.sandbox.run(f"cat {other}; echo x > {venv}/w", timeout_s=30)
+        assert rc != 0 and "private" not in out and not (venv / "w").exists()
+
+
 def test_a_stopped_app_is_detected_by_ping_even_though_its_frame_still_shows() -> None:
     with desktop(ping_timeout_s=1.0, ping_every_s=0) as env:
         env.reset(probe_start())

@@ -63,16 +63,28 @@ def _hidden_roots() -> list[Path]:
     return sorted(p for p in roots if p.is_dir())
 
 
-def _bind_back(hidden: list[Path]) -> list[Path]:
-    """Paths under a hidden home that the env's own Python needs (pyenv installs, a venv, the project)."""
+#: The sandbox's /tmp is a fresh, empty file system, so what the env's Python needs there is bound back too.
+TMP = Path("/tmp")
+
+
+def _python_paths() -> set[Path]:
+    """Where the env's own Python and the project live (pyenv installs, a venv, a source checkout)."""
     wanted = {
         Path(sys.base_prefix).resolve(),
         Path(sys.prefix).resolve(),
         Path(os.path.realpath(sys.executable)).parent.parent,
         Path(__file__).resolve().parents[2],  # the folder holding env/ (a source checkout) or the package
     }
-    wanted |= {Path(p).resolve() for p in sys.path if p and Path(p).is_dir()}
-    return sorted(p for p in wanted if any(p.is_relative_to(h) and p != h for h in hidden))
+    return wanted | {Path(p).resolve() for p in sys.path if p and Path(p).is_dir()}
+
+
+def _bind_back(hidden: list[Path], wanted: set[Path] | None = None) -> list[Path]:
+    """Paths under a hidden home or under /tmp that the env's own Python needs: a checkout cloned into
+    /tmp (as a CI job may) with its venv would otherwise be missing inside the sandbox, and
+    ``{python}`` apps would exit before their window appears."""
+    roots = [*hidden, TMP]
+    wanted = _python_paths() if wanted is None else wanted
+    return sorted(p for p in wanted if any(p.is_relative_to(h) and p != h for h in roots))
 
 
 class Sandbox:
@@ -126,9 +138,9 @@ class Sandbox:
         args = [bubblewrap() or "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
         for hidden in self._hidden:
             args += ["--tmpfs", str(hidden)]
-        for path in self._back:
+        args += ["--tmpfs", str(TMP), "--dir", "/tmp/.X11-unix"]
+        for path in self._back:  # after the empty homes and /tmp, which they sit in
             args += ["--ro-bind", str(path), str(path)]
-        args += ["--tmpfs", "/tmp", "--dir", "/tmp/.X11-unix"]
         sock = f"/tmp/.X11-unix/X{self.display_number}"
         if Path(sock).exists():
             args += ["--bind", sock, sock]
