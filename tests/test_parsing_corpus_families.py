@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from pixelpilot.agent.qwen.dialects import DIALECTS, ParseError, get_dialect
-from pixelpilot.agent.qwen.resize import ResizeGeometry
+from pixelpilot.agent.qwen.dialects import DIALECTS
+from tests.test_parsing_corpus import check_row
 
 FOLDER = Path(__file__).parent / "data" / "model_outputs"
 DIALECT_FILES = {"qwen3-vl": FOLDER / "qwen3-vl.jsonl", "ui-tars-1.5": FOLDER / "ui-tars-1.5.jsonl"}
@@ -28,12 +28,6 @@ ROWS: list[dict[str, Any]] = [
     for line in path.read_text(encoding="utf-8").splitlines()
     if line.strip()
 ]
-
-
-def geometry_for(row: dict[str, Any]) -> ResizeGeometry:
-    width, height = row["screen"]
-    kwargs = {k: row[k] for k in ("min_pixels", "max_pixels") if k in row}
-    return ResizeGeometry.for_image(width, height, factor=row["factor"], **kwargs)
 
 
 def test_each_family_has_a_broad_corpus() -> None:
@@ -50,24 +44,4 @@ def test_each_family_has_a_broad_corpus() -> None:
     "row", ROWS, ids=[f"{i:03d}-{row['dialect']}-{row['note'][:40]}" for i, row in enumerate(ROWS)]
 )
 def test_corpus(row: dict[str, Any]) -> None:
-    geometry = geometry_for(row)
-    if "resized" in row:
-        assert [geometry.resized_width, geometry.resized_height] == row["resized"]
-    dialect = get_dialect(row["dialect"])
-    env = row.get("env", "browser")
-    expect = row["expect"]
-    if "error" in expect:
-        with pytest.raises(ParseError) as info:
-            dialect.parse(row["output"], geometry, env)
-        assert expect["error"] in str(info.value)
-        return
-    parsed = dialect.parse(row["output"], geometry, env)
-    got = parsed.action.model_dump()
-    for key, want in expect["action"].items():
-        if isinstance(want, float | int) and not isinstance(want, bool):
-            assert got[key] == pytest.approx(want, abs=1e-6), (key, got)
-        else:
-            assert got[key] == want, (key, got)
-    assert len(parsed.extra_calls) == expect.get("extra_calls", 0)
-    for x, y in parsed.action.points():
-        assert 0 <= x <= geometry.width - 1 and 0 <= y <= geometry.height - 1
+    check_row(row)
