@@ -12,6 +12,31 @@ from typing import Any
 
 import pytest
 
+from pixelpilot.env import Observation, StartSpec, Viewport
+
+#: The screens the local-backend tests send (name: viewport, device scale factor): a desktop, a HiDPI
+#: laptop and a phone, so the processor's grid is checked against pixelpilot's geometry at each.
+SCREENS = {
+    "desktop": (Viewport(width=1280, height=720), 1.0),
+    "hidpi": (Viewport(width=800, height=600), 2.0),
+    "phone": (Viewport(width=390, height=844), 3.0),
+}
+#: A minimal chat with one image, for requests built by hand.
+MESSAGES = [
+    {"role": "system", "content": [{"type": "text", "text": "sys"}]},
+    {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "click the button"}]},
+]
+
+
+@pytest.fixture(scope="module")
+def screenshots(browser: Any, http_server: str) -> dict[str, Observation]:
+    """One real Chromium screenshot per entry of SCREENS (of the test pages' loop.html)."""
+    shots = {}
+    for name, (viewport, dsf) in SCREENS.items():
+        browser.reset(StartSpec(url=f"{http_server}/loop.html", viewport=viewport, device_scale_factor=dsf))
+        shots[name] = browser.observe()
+    return shots
+
 
 @pytest.fixture(scope="session")
 def tiny_qwen_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -18,7 +18,8 @@ import pytest
 from pixelpilot.agent.qwen.backends.base import BackendError, ModelRequest, PromptImage, SamplingConfig
 from pixelpilot.agent.qwen.backends.local import LocalBackend
 from pixelpilot.agent.qwen.resize import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, ResizeGeometry
-from pixelpilot.env import Observation, StartSpec, Viewport
+from pixelpilot.env import Observation
+from tests.qwen_fixtures import MESSAGES, SCREENS
 
 pytest.importorskip("torch")
 pytest.importorskip("torchvision")
@@ -26,24 +27,6 @@ pytest.importorskip("transformers")
 
 SMALL_MAX_PIXELS = 256 * 28 * 28
 TINY_MAX_PIXELS = 64 * 28 * 28  # for tests about decoding, not resizing: keeps them fast on a busy CPU
-SCREENS = {  # name: (viewport, device scale factor)
-    "desktop": (Viewport(width=1280, height=720), 1.0),
-    "hidpi": (Viewport(width=800, height=600), 2.0),
-    "phone": (Viewport(width=390, height=844), 3.0),
-}
-MESSAGES = [
-    {"role": "system", "content": [{"type": "text", "text": "sys"}]},
-    {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "click the button"}]},
-]
-
-
-@pytest.fixture(scope="module")
-def screenshots(browser: Any, http_server: str) -> dict[str, Observation]:
-    shots = {}
-    for name, (viewport, dsf) in SCREENS.items():
-        browser.reset(StartSpec(url=f"{http_server}/loop.html", viewport=viewport, device_scale_factor=dsf))
-        shots[name] = browser.observe()
-    return shots
 
 
 def request_for(

@@ -20,9 +20,10 @@ from pixelpilot.agent.qwen.backends.local import LocalBackend
 from pixelpilot.agent.qwen.policy import QwenPolicy, QwenPolicyConfig
 from pixelpilot.agent.qwen.prompt import PromptConfig
 from pixelpilot.agent.qwen.resize import ResizeGeometry
-from pixelpilot.env import Observation, StartSpec, Viewport
+from pixelpilot.env import Observation
 from pixelpilot.env.browser import BrowserEnv
 from pixelpilot.tasks import EXAMPLES_DIR, Task
+from tests.qwen_fixtures import MESSAGES, SCREENS
 from tests.test_qwen_policy import run_cli
 
 pytest.importorskip("torch")
@@ -33,24 +34,6 @@ pytest.importorskip("transformers")
 DIALECT = "qwen3-vl"
 SMALL = 256 * 32 * 32
 TINY = 64 * 32 * 32
-SCREENS = {  # name: (viewport, device scale factor)
-    "desktop": (Viewport(width=1280, height=720), 1.0),
-    "hidpi": (Viewport(width=800, height=600), 2.0),
-    "phone": (Viewport(width=390, height=844), 3.0),
-}
-MESSAGES = [
-    {"role": "system", "content": [{"type": "text", "text": "sys"}]},
-    {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "click the button"}]},
-]
-
-
-@pytest.fixture(scope="module")
-def screenshots(browser: BrowserEnv, http_server: str) -> dict[str, Observation]:
-    shots = {}
-    for name, (viewport, dsf) in SCREENS.items():
-        browser.reset(StartSpec(url=f"{http_server}/loop.html", viewport=viewport, device_scale_factor=dsf))
-        shots[name] = browser.observe()
-    return shots
 
 
 def request_for(observation: Observation, geometry: ResizeGeometry, max_new_tokens: int = 6) -> ModelRequest:
