@@ -80,6 +80,10 @@ BLANK_SEEDS = 10
 PHONE_EVAL_SEEDS = 2
 PHONE_SEED_START = 300_000
 PHONE_SEEDS = 20
+#: The phone's share of the union stage's samples: its rows are repeated until they make up about this much
+#: (at most 3 times over), so that a few phone episodes are not drowned by MiniWoB's 27 families and many
+#: long phone episodes do not crowd them out either.
+PHONE_SHARE = 0.25
 
 
 def families() -> list[str]:
@@ -203,6 +207,13 @@ def phone_demonstrations(work: Path) -> Path | None:
     if phone_run(work, demos, PolicySpec(kind="oracle"), PHONE_SEED_START, PHONE_SEEDS) is None:
         return None
     return dataset(work, demos, "phone")
+
+
+def phone_repeats(miniwob: Path, phone: Path) -> int:
+    """How many times the union stage lists the phone's rows: about PHONE_SHARE of the samples, 1 to 3 times."""
+    rows = {d: int(json.loads((d / "dataset.json").read_text())["rows"]) for d in (miniwob, phone)}
+    wanted = PHONE_SHARE / (1 - PHONE_SHARE) * rows[miniwob] / max(1, rows[phone])
+    return max(1, min(3, round(wanted)))
 
 
 def check_demonstrations(work: Path, tasks: list[str]) -> Path:
@@ -378,8 +389,9 @@ def model_card(work: Path, model: Path) -> str:
         "# pixelpilot default model (version 2)",
         "",
         f"A {settings['parameters'] / 1e6:.2f}M-parameter Qwen2VLForConditionalGeneration (text 256 x 4 layers, vision "
-        "4 blocks x 128, M-RoPE base 10) with its own 537-token tokenizer: version 1 (trained from scratch, see "
-        "docs/TRAINING.md) fine-tuned on oracle demonstrations of all 27 MiniWoB families the DOM oracle covers "
+        "4 blocks x 128, M-RoPE base 10) with its own 537-token tokenizer: version 1 (trained from scratch by "
+        "`scripts/train_default_model.py`, see docs/TRAINING.md) fine-tuned on oracle demonstrations of all 27 "
+        "MiniWoB families the DOM oracle covers "
         f"(seeds {TRAIN_SEED_START}.., {TRAIN_SEEDS} per family; secrets kept, {MISS_SHARE:.0%} of episodes with one "
         "injected wrong click whose continuation is trained on) and of the phone suite's templates (UI-tree oracle, "
         f"1080x2340). Dialect `qwen2-vl`; the second image frame carries patch coordinates (`position_frame`), so it "
@@ -430,6 +442,13 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=200, help="optimizer steps of the fine-tuning stage")
     ap.add_argument("--phone-steps", type=int, default=600, help="optimizer steps of the union stage")
     ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="start the fine-tuning from this model folder (an earlier run's snapshot) instead of the shipped "
+        "model; the shipped model stays what the candidate is measured against",
+    )
     ap.add_argument("--snapshot", default="latest", help="--stage snapshot: the name to validate it under")
     ap.add_argument("--ship", action="store_true", help="copy the candidate into the package if it beats v1")
     args = ap.parse_args()
@@ -463,13 +482,14 @@ def main() -> None:
         # far fewer screens than MiniWoB's); --stage phone-data records them
         phone_rows = work / "data" / "phone"
         union = [miniwob, *([phone_rows] * 3 if _complete(phone_rows) else [])]
-        first = train(work, "train", work / "base", union, check, args.steps, args.lr)
+        first = train(work, "train", args.init or work / "base", union, check, args.steps, args.lr)
         if stage == "train":
             return
         # then the union: the phone's rows (twice: fewer screens than MiniWoB's) beside MiniWoB's
         phone = phone_demonstrations(work)
         if phone is not None:
-            train(work, "train-phone", first, [miniwob, phone, phone], check, args.phone_steps, args.lr)
+            train(work, "train-phone", first, [miniwob, *[phone] * phone_repeats(miniwob, phone)], check,
+                  args.phone_steps, args.lr)  # fmt: skip
         if stage == "phone":
             return
     base = model_policy(work / "base")

@@ -103,6 +103,50 @@ def test_any_click_target_decodes_within_half_a_model_unit(
         assert (decoded["x"], decoded["y"]) == (x, y)  # identity resize: exact
 
 
+def _encoded(d: object, action: object, g: ResizeGeometry) -> str | None:
+    """The dialect's target for ``action`` on the phone, or None where it has no words for the action."""
+    try:
+        return d.encode(action, g, "android")  # type: ignore[attr-defined]
+    except ValueError as exc:
+        assert "express" in str(exc)
+        return None
+
+
+@pytest.mark.parametrize("dialect", list(DIALECTS))
+def test_a_finish_note_or_scroll_distance_the_dialect_cannot_write_still_makes_a_row(dialect: str) -> None:
+    """A phone demonstration ends with finish(message=...) and scrolls a list by its own distance; dialects
+    without words for those still learn the step, with the dialect's own value in the row."""
+    d = get_dialect(dialect)
+    g = ResizeGeometry.for_image(1080, 2340, min_pixels=3136, max_pixels=134_064)
+    finish = REGISTRY.validate({"action": "finish", "status": "success", "message": "note saved"})
+    failed = REGISTRY.validate({"action": "finish", "status": "failure", "message": "note saved"})
+    # at the screen's centre, where dialects without a scroll position (showui) scroll too
+    scroll = REGISTRY.validate({"action": "scroll", "x": 540, "y": 1170, "direction": "down", "amount": 1076})
+    other = REGISTRY.validate({**scroll.model_dump(mode="json"), "amount": 300})
+    typed = REGISTRY.validate({"action": "type", "text": "hi", "press_enter": True})
+    plain = REGISTRY.validate({"action": "type", "text": "hi"})
+    checked = 0
+    if (target := _encoded(d, finish, g)) is not None:
+        decoded = decode_check(d, target, g, "android", finish)
+        assert decoded["action"] == "finish" and decoded["status"] == "success"
+        checked += 1
+        if (wrong := _encoded(d, failed, g)) is not None:  # the status is what the step does: refused
+            with pytest.raises(ValueError, match="status"):
+                decode_check(d, wrong, g, "android", finish)
+    if (target := _encoded(d, scroll, g)) is not None:
+        assert decode_check(d, target, g, "android", scroll)["direction"] == "down"
+        checked += 1
+        # a dialect that writes the distance must decode it: a target carrying another one is refused
+        if (wrong := _encoded(d, other, g)) not in (None, target):
+            with pytest.raises(ValueError, match="amount decodes"):
+                decode_check(d, wrong, g, "android", scroll)
+    # a dropped Enter after typing changes what the step does: still refused
+    if (wrong := _encoded(d, plain, g)) is not None and wrong != _encoded(d, typed, g):
+        with pytest.raises(ValueError, match="press_enter"):
+            decode_check(d, wrong, g, "android", typed)
+    assert checked, "the dialect writes neither a finish nor a scroll on the phone"
+
+
 class _Fix(AgentHooks):
     def before_execute(self, ctx: StepContext, action: object) -> object:
         if ctx.index == 2:

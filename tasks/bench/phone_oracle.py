@@ -268,7 +268,10 @@ class PhoneOracle(Policy):
             return None
         if not field.focused:
             return _tap(field)
-        return {"action": "type", "text": value, "clear": True}
+        # clear only what is there: an empty field needs none, and dialects without a clear (qwen2-vl,
+        # qwen2.5-vl) can then learn the step from the demonstration. An empty field shows its hint as its
+        # text in the UI tree, as Android's does.
+        return {"action": "type", "text": value, "clear": field.text not in ("", FIELD_HINTS.get(rid))}
 
     def _add_contact(self, v: _View, name: str, number: str) -> dict[str, Any]:
         if self.memory.get("saved") and v.has("contact_list"):
@@ -377,6 +380,10 @@ def _tap(e: UIElement | None) -> dict[str, Any]:
         raise OracleStuck("the element to tap is not on screen")
     x, y = e.center
     return {"action": "click", "x": x, "y": y}
+
+
+#: The hint each of the simulator's text fields shows while empty (env/android/simulator/apps/phone.js).
+FIELD_HINTS = {"name": "Name", "phone": "Phone", "note_text": "Note", "note_body": "Details"}
 
 
 def _finish(message: str) -> dict[str, Any]:
