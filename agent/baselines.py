@@ -52,6 +52,12 @@ class BlankScreen(Policy):
         self.inner.close()
 
 
+def template_of(task_id: str) -> str:
+    """The template of a seeded task id (``add_contact.320000`` -> ``add_contact``); other ids unchanged."""
+    head, _, tail = task_id.rpartition(".")
+    return head if head and tail.isdigit() else task_id
+
+
 class TaskAverage(Policy):
     """Clicks the mean first-click target of the task in a training set (relative to the screen)."""
 
@@ -74,10 +80,13 @@ class TaskAverage(Policy):
             for row in table:
                 action = json.loads(row["executed"])
                 if row["step"] == 1 and "x" in action:
-                    s = sums[row["task"]]
-                    s[0] += action["x"] / row["width"]
-                    s[1] += action["y"] / row["height"]
-                    s[2] += 1
+                    # per task, and per template for suites whose task ids are TEMPLATE.SEED (the phone's):
+                    # held-out seeds are other ids of the same template
+                    for key in dict.fromkeys((row["task"], template_of(row["task"]))):
+                        s = sums[key]
+                        s[0] += action["x"] / row["width"]
+                        s[1] += action["y"] / row["height"]
+                        s[2] += 1
         if not sums:
             raise ValueError(f"{folder}: no first-step clicks to average")
         return cls({t: (s[0] / s[2], s[1] / s[2]) for t, s in sums.items()}, source=str(folder))
@@ -86,7 +95,7 @@ class TaskAverage(Policy):
         self.task = spec.id
 
     def decide(self, instruction: str, observation: Observation, history: list[StepRecord]) -> Decision:
-        mean = self.means.get(self.task)
+        mean = self.means.get(self.task) or self.means.get(template_of(self.task))
         if mean is None:
             return Decision(parse_error=f"the baseline has no average for task {self.task!r}")
         g = observation.geometry

@@ -413,11 +413,20 @@ def model_card(work: Path, model: Path) -> str:
         lines.append(f"| {task} | " + " | ".join(cells) + " |")
     means = [f"**{sum(v.values()) / len(v):.1%}**" if v else "-" for v in columns.values()]
     lines.append("| **mean** | " + " | ".join(means) + " |")
-    phone = _phone_rates(work, "final-phone-heldout")
-    if phone:
-        lines += ["", f"Phone (held-out seeds {HELD_OUT_SEED_START}.., {PHONE_EVAL_SEEDS} per template): "
-                  + ", ".join(f"{t} {r:.0%}" for t, r in phone.items())
-                  + f"; mean {sum(phone.values()) / len(phone):.1%}."]  # fmt: skip
+    phone = {
+        "v2": _phone_rates(work, "final-phone-heldout"),
+        "v2 blanked": _phone_rates(work, "final-phone-blank"),
+        "instruction only": _phone_rates(work, "phone-baseline"),
+    }
+    if phone["v2"]:
+        lines += ["", f"Phone suite (held-out seeds {HELD_OUT_SEED_START}.., {PHONE_EVAL_SEEDS} per template; "
+                  "captured at 1080x2340, seen at the folder's phone budget):", "",
+                  "| template | " + " | ".join(phone) + " |", "|---|" + "---|" * len(phone)]  # fmt: skip
+        for template in phone["v2"]:
+            cells = [f"{v[template]:.0%}" if template in v else "-" for v in phone.values()]
+            lines.append(f"| {template} | " + " | ".join(cells) + " |")
+        means = [f"**{sum(v.values()) / len(v):.1%}**" if v else "-" for v in phone.values()]
+        lines.append("| **mean** | " + " | ".join(means) + " |")
     rec = _recovery(work, "final")
     if rec:
         lines += ["", f"After a forced wrong first click ({RECOVERY_SEEDS} held-out seeds per family): "
@@ -517,6 +526,10 @@ def main() -> None:
     bench(work, "baseline", baseline, HELD_OUT_SEED_START, HELD_OUT_SEEDS, tasks)
     recovery(work, "final", model)
     phone_run(work, work / "eval" / "final-phone-heldout", policy_spec(model), HELD_OUT_SEED_START, PHONE_EVAL_SEEDS)
+    # the phone's ablations: the screenshot blanked, and the instruction-only baseline (per template)
+    phone_run(work, work / "eval" / "final-phone-blank", policy_spec(model, blank_screenshot=True),
+              HELD_OUT_SEED_START, PHONE_EVAL_SEEDS)  # fmt: skip
+    phone_run(work, work / "eval" / "phone-baseline", phone_baseline(work), HELD_OUT_SEED_START, PHONE_EVAL_SEEDS)
     log(work, "done", time.time(), validation_v1=v1_union, validation_v2=v2_union, better=better)
     if args.ship and better:
         shutil.rmtree(SHIP_DIR)
@@ -527,11 +540,20 @@ def main() -> None:
         print("not shipped: the candidate does not beat the shipped model on the validation seeds")
 
 
-def policy_spec(model: Path) -> object:
+def policy_spec(model: Path, **extra: object) -> object:
     """The model's PolicySpec for runs through the Python API (decoding as shipped)."""
     from pixelpilot.agent.policy_spec import PolicySpec
 
-    return PolicySpec(model=str(model), dialect=DIALECT, max_new_tokens=MAX_NEW_TOKENS, max_repairs=MAX_REPAIRS)
+    return PolicySpec(
+        model=str(model), dialect=DIALECT, max_new_tokens=MAX_NEW_TOKENS, max_repairs=MAX_REPAIRS, **extra
+    )
+
+
+def phone_baseline(work: Path) -> object:
+    """The instruction-only baseline on the phone: each template's average first tap in the phone rows."""
+    from pixelpilot.agent.policy_spec import PolicySpec
+
+    return PolicySpec(kind="baseline", baseline_data=work / "data" / "phone")
 
 
 def union_score(miniwob: dict, phone: dict[str, float]) -> float:

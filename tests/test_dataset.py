@@ -226,6 +226,13 @@ def test_task_average_baseline_and_blank_screenshot_ablation(demos: Path, tmp_pa
     obs = Observation(screenshot=buf.getvalue(), image_format="jpeg", geometry=g)
     assert baseline.decide("x", obs, []).action == {"action": "click", "x": round(want_x * 320), "y": pytest.approx(
         round(baseline.means["click-test"][1] * 420))}  # fmt: skip
+    # a seeded task id (the phone's TEMPLATE.SEED) falls back to its template's average: held-out seeds
+    # are ids no training row has
+    seeded = TaskAverage({"add_contact": (0.5, 0.25), "add_contact.300000": (0.9, 0.9)})
+    seeded.reset(EpisodeSpec(id="add_contact.320000", instruction="x", start=StartSpec(url="about:blank")))
+    assert seeded.decide("x", obs, []).action == {"action": "click", "x": 160, "y": 105}
+    seeded.reset(EpisodeSpec(id="open_app.320000", instruction="x", start=StartSpec(url="about:blank")))
+    assert seeded.decide("x", obs, []).action is None
 
     class Looker(Policy):
         def __init__(self) -> None:
