@@ -193,8 +193,14 @@ def test_provenance_lines_group_seeds_into_ranges(tmp_path: Path) -> None:
     (run / "run.json").write_text(json.dumps({"suite": "miniwob"}))
     bundles = [(run / "episodes" / "click-test" / f"seed-{s}", "click-test") for s in (0, 1, 2, 5, 9, 10)]
     bundles.append((tmp_path / "login-20261206-101500-ab12", "login"))
+    # the phone's task ids carry their seed (TEMPLATE.SEED): one line per template, not per episode
+    phone = tmp_path / "phone"
+    phone.mkdir()
+    (phone / "run.json").write_text(json.dumps({"suite": "phone"}))
+    bundles += [(phone / "episodes" / "open_app" / f"seed-{s}", f"open_app.{s}") for s in (300000, 300001, 300003)]
     assert describe_bundles(bundles) == [
         "miniwob click-test seeds 0..2, 5, 9..10 (6 episodes)",
+        "phone open_app seeds 300000..300001, 300003 (3 episodes)",
         "episodes of task login (1 episode)",
     ]
 

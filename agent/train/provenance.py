@@ -91,7 +91,9 @@ def describe_bundles(bundles: Iterable[tuple[Path, str]]) -> list[str]:
         suite = _suite_of(bundle)
         match = _SEED_DIR.match(bundle.name)
         if suite is not None and match:
-            seeds[(suite, task)].append(int(match.group(1)))
+            seed = int(match.group(1))
+            # a suite whose task ids carry the seed (the phone's TEMPLATE.SEED) is grouped by template
+            seeds[(suite, task.removesuffix(f".{seed}"))].append(seed)
         else:
             unseeded[("episodes", task)] += 1
     lines = [
