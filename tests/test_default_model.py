@@ -41,9 +41,11 @@ from tests.test_cli import PIXELPILOT
 #: by reading (click-test-2: "ONE" or "TWO", ~8 px tall words, which a blurrier preprocessing loses);
 #: seeds no recipe stage uses.
 TASKS = ("click-test", "focus-text", "click-dialog", "click-test-2")
-#: The shipped (stage 5) model scores 97.5% here, 10% blanked: the margins allow a few episodes to flip
-#: on another machine's float rounding, not a regression in loading, prompting or preprocessing.
-MIN_SEEN = 0.85
+#: The shipped model (version 2) scores 87.5% here (click-test 100%, focus-text 100%, click-dialog 90%,
+#: click-test-2 60%), 15% blanked; version 1 scored 97.5% and 10%. The margins allow a few episodes to flip
+#: on another machine's float rounding; a regression in loading, prompting or preprocessing falls to
+#: about the blanked figure.
+MIN_SEEN = 0.75
 MIN_DROP = 0.5
 SEEDS = 10
 SEED_START = 700_000
@@ -140,10 +142,10 @@ def test_the_default_model_clicks_what_it_sees_on_held_out_episodes(tmp_path: Pa
 PHONE_TEMPLATES = ("toggle_setting", "open_app")
 PHONE_SEED_START = 700_000
 PHONE_MAX_STEPS = 3
-#: Share of the model's phone steps that must be valid actions. The shipped model, never trained on the
-#: phone, answers every first step here with a valid click and 4 of 6 steps in all (later steps, with a
-#: history it never saw, garble: docs/TRAINING.md, "Version 2"); the margin allows a flip or two.
-MIN_PHONE_VALID = 1 / 3
+#: Share of the model's phone steps that must be valid actions. The shipped model (version 2, trained on
+#: the phone suite's demonstrations) answers all 4 of its steps here with valid actions (a tap, then a
+#: finish, on both templates); version 1, never trained on the phone, 4 of 6. The margin allows one flip.
+MIN_PHONE_VALID = 0.75
 
 
 @pytest.mark.timeout(0)  # watched as the MiniWoB runs are: a stuck episode fails, a busy machine is slower
