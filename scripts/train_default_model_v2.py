@@ -374,6 +374,13 @@ def _recovery(work: Path, name: str) -> dict | None:
     return found[-1] if found else None
 
 
+def _init_note(work: Path) -> str:
+    """Where the fine-tuning started when not from version 1 itself (``--init``), for the model card."""
+    settings = work / "train" / "train_settings.json"
+    base = json.loads(settings.read_text()).get("base") if settings.exists() else "base"
+    return "" if base == "base" else f", starting from an earlier run's weights (`{base}`, see docs/TRAINING.md)"
+
+
 def model_card(work: Path, model: Path) -> str:
     """README.md shipped beside version 2's weights: what it is, how it was made, how it scores."""
     settings = json.loads((latest_run(work) / "train_settings.json").read_text())
@@ -396,7 +403,7 @@ def model_card(work: Path, model: Path) -> str:
         "injected wrong click whose continuation is trained on) and of the phone suite's templates (UI-tree oracle, "
         f"1080x2340). Dialect `qwen2-vl`; the second image frame carries patch coordinates (`position_frame`), so it "
         f"runs in the local backend only. Fine-tuning: {seconds / 3600:.2f} hours of optimizer steps on a shared "
-        "2-core CPU. Recipe: `scripts/train_default_model_v2.py`.",
+        f"2-core CPU{_init_note(work)}. Recipe: `scripts/train_default_model_v2.py`.",
         "",
         "Inputs per env kind (pixelpilot.json `inputs`, applied by the policy): "
         + ", ".join(f"{kind} up to {v['max_pixels']:,} px" for kind, v in meta.get("inputs", {}).items())
