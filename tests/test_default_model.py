@@ -25,6 +25,7 @@ import shutil
 import statistics
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -92,28 +93,19 @@ def _calibrate(out: Path) -> tuple[float, float]:
 def _run(out: Path, pace: tuple[float, float], *extra: str) -> dict[str, float]:
     startup, per_step = pace
     clock_ms = max(MINIWOB_CLOCK_MS, round(SLACK * MAX_STEPS * per_step * 1000))
-    log = out.with_suffix(".log")
-    with log.open("w") as sink:
-        proc = subprocess.Popen(
-            [*PIXELPILOT, "bench", *_args(out, TASKS, SEEDS, SEED_START, "--episode-time-ms", str(clock_ms), *extra)],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-        done, allowance = 0, SLACK * (startup + MAX_STEPS * per_step)
-        deadline = time.monotonic() + allowance
-        while proc.poll() is None:
-            time.sleep(0.5)
-            results = _results(out)
-            if len(results) > done:
-                done = len(results)
-                per_step = max(per_step, statistics.median(r["elapsed_s"] / max(1, r["steps"]) for r in results))
-                allowance = SLACK * MAX_STEPS * per_step
-                deadline = time.monotonic() + allowance
-            elif time.monotonic() > deadline:
-                proc.kill()
-                proc.wait()
-                pytest.fail(f"{out.name}: no episode finished in {allowance:.0f} s ({per_step:.2f} s per step so far)")
-    assert proc.returncode == 0, log.read_text()[-2000:]
+    paces = [per_step]  # seconds per step so far: the calibration's, or the run's median once slower
+
+    def next_allowance(results: list[dict]) -> float:
+        paces.append(max(paces[-1], statistics.median(r["elapsed_s"] / max(1, r["steps"]) for r in results)))
+        return SLACK * MAX_STEPS * paces[-1]
+
+    _watched(
+        [*PIXELPILOT, "bench", *_args(out, TASKS, SEEDS, SEED_START, "--episode-time-ms", str(clock_ms), *extra)],
+        out,
+        first_allowance_s=SLACK * (startup + MAX_STEPS * per_step),
+        next_allowance=next_allowance,
+        note=lambda: f" ({paces[-1]:.2f} s per step so far)",
+    )
     return _success(out)
 
 
@@ -184,9 +176,21 @@ def test_the_default_model_reads_the_phone_at_its_phone_budget_and_answers_with_
     assert len(first) == len(PHONE_TEMPLATES) and all(step["action"] for step in first), first
 
 
-def _watched(command: list[str], out: Path, *, first_allowance_s: float) -> None:
+def _slowest_episode(results: list[dict]) -> float:
+    return SLACK * max(r["elapsed_s"] for r in results)
+
+
+def _watched(
+    command: list[str],
+    out: Path,
+    *,
+    first_allowance_s: float,
+    next_allowance: Callable[[list[dict]], float] = _slowest_episode,
+    note: Callable[[], str] = lambda: "",
+) -> None:
     """Run ``command`` (a bench run writing ``out``), failing when no episode finishes within the allowance:
-    ``first_allowance_s`` for the first (start-up included), then SLACK times the slowest episode so far."""
+    ``first_allowance_s`` for the first (start-up included), then ``next_allowance`` of the results so far
+    (by default SLACK times the slowest episode); ``note`` adds the pace to the failure."""
     log = out.with_suffix(".log")
     with log.open("w") as sink:
         proc = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
@@ -197,10 +201,10 @@ def _watched(command: list[str], out: Path, *, first_allowance_s: float) -> None
             results = _results(out)
             if len(results) > done:
                 done = len(results)
-                allowance = SLACK * max(r["elapsed_s"] for r in results)
+                allowance = next_allowance(results)
                 deadline = time.monotonic() + allowance
             elif time.monotonic() > deadline:
                 proc.kill()
                 proc.wait()
-                pytest.fail(f"{out.name}: no episode finished in {allowance:.0f} s")
+                pytest.fail(f"{out.name}: no episode finished in {allowance:.0f} s{note()}")
     assert proc.returncode == 0, log.read_text()[-2000:]
