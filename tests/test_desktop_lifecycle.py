@@ -64,12 +64,34 @@ def test_a_hung_or_crashed_app_ends_the_episode_env_error_and_the_next_one_works
         record, steps = read_bundle(result.bundle)  # the bundle is whole: the record and every step written
         assert record.status == "env_error" and len(steps) >= 1
         assert (result.bundle / "report.html").exists()
-        assert not psutil.pid_exists(hook.pid) or psutil.Process(hook.pid).status() == psutil.STATUS_ZOMBIE
+        assert _ended(hook.pid)
 
         agent.hooks.clear()
         again = Agent(env, ScriptedPolicy([Click(x=100, y=70)]), AgentConfig(out_dir=tmp_path)).run(probe_spec())
         assert again.status != "env_error", again.error
         assert [e["target"] for e in _events(env) if e["event"] == "press"] == ["click"]
+
+
+def _alive(*pids: int) -> list[psutil.Process]:
+    """The processes among ``pids`` that still exist. A pid can vanish between any two psutil calls (its parent
+    reaps it), so a lookup that finds none counts as ended rather than failing the test."""
+    procs = []
+    for pid in pids:
+        try:
+            procs.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            pass
+    return procs
+
+
+def _ended(pid: int) -> bool:
+    """True when ``pid`` is gone or a zombie (dead, waiting for its parent to reap it), reaped mid-check included."""
+    for proc in _alive(pid):
+        try:
+            return proc.status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+    return True
 
 
 def _names(procs: list[psutil.Process]) -> list[str]:
@@ -146,7 +168,7 @@ def test_a_killed_env_process_leaves_no_display_and_no_app(sandbox: str) -> None
     assert all(psutil.pid_exists(p) for p in (server, wm, app))
     proc.kill()
     proc.wait()
-    gone = psutil.wait_procs([psutil.Process(p) for p in (server, wm, app) if psutil.pid_exists(p)], timeout=30)[1]
+    gone = psutil.wait_procs(_alive(server, wm, app), timeout=30)[1]
     assert not gone, f"still running after their env's process died: {gone}"
     assert marked_processes(token) == []
 
@@ -206,7 +228,7 @@ def test_a_stopped_app_is_detected_by_ping_even_though_its_frame_still_shows() -
         with pytest.raises(EnvError, match=r"did not answer _NET_WM_PING within 1 s"):
             env.observe()
         env.reset(probe_start())  # the stopped app goes with its episode
-        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        assert _ended(pid)
         assert env.observe().title == "pixelpilot probe"
 
 
