@@ -84,6 +84,10 @@ PHONE_SEEDS = 20
 #: (at most 3 times over), so that a few phone episodes are not drowned by MiniWoB's 27 families and many
 #: long phone episodes do not crowd them out either.
 PHONE_SHARE = 0.25
+#: Respelled copies of each typing row in the copy stage (agent/train/respell.py): the typed text, wherever
+#: it stands in the row, replaced by a random string of the same shape, so that copying the instruction's
+#: text is practised on thousands of strings instead of remembered for a few hundred.
+RESPELLED_COPIES = 4
 
 
 def families() -> list[str]:
@@ -216,6 +220,18 @@ def phone_repeats(miniwob: Path, phone: Path) -> int:
     return max(1, min(3, round(wanted)))
 
 
+def respelled(work: Path, source: Path) -> Path:
+    """RESPELLED_COPIES respelled copies of ``source``'s typing rows, as WORK/data/<name>-respelled."""
+    from pixelpilot.agent.train.respell import respell_dataset
+
+    out = work / "data" / f"{source.name}-respelled"
+    if not _complete(out):
+        t0 = time.time()
+        info = respell_dataset(source, out, copies=RESPELLED_COPIES, seed=TRAIN_SEED_START)
+        log(work, f"dataset-{out.name}", t0, rows=info.rows)
+    return out
+
+
 def check_demonstrations(work: Path, tasks: list[str]) -> Path:
     """Rows for the trainer's image-ablation check: 2 oracle episodes per family on validation seeds."""
     from pixelpilot.agent.policy_spec import PolicySpec
@@ -305,9 +321,11 @@ def train(work: Path, name: str, base: Path, data: list[Path], held_out: Path, s
 
 
 def latest_run(work: Path) -> Path:
-    """The last training stage that has started: the phone stage once it has, else the MiniWoB one."""
-    phone = work / "train-phone"
-    return phone if (phone / "checkpoint").exists() else work / "train"
+    """The last training stage that has started: copy, else phone, else the MiniWoB one."""
+    for name in ("train-copy", "train-phone"):
+        if (work / name / "checkpoint").exists():
+            return work / name
+    return work / "train"
 
 
 def snapshot(work: Path, name: str) -> Path:
@@ -385,7 +403,7 @@ def model_card(work: Path, model: Path) -> str:
     """README.md shipped beside version 2's weights: what it is, how it was made, how it scores."""
     settings = json.loads((latest_run(work) / "train_settings.json").read_text())
     meta = json.loads((model / "pixelpilot.json").read_text())
-    seconds = sum(stage_seconds(work / name) for name in ("train", "train-phone"))
+    seconds = sum(stage_seconds(work / name) for name in ("train", "train-phone", "train-copy"))
     columns = {
         "v2": _rates(work, "final-heldout"),
         "v2 blanked": _rates(work, "final-blank"),
@@ -449,14 +467,16 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=ROOT / ".cache" / "default-model-v2")
     ap.add_argument(
         "--stage",
-        choices=["all", "data", "phone-data", "before", "train", "phone", "snapshot", "after"],
+        choices=["all", "data", "phone-data", "before", "train", "phone", "copy", "snapshot", "after"],
         default="all",
         help="all (in order), or one part: data (MiniWoB demos + datasets), phone-data, before (the shipped "
-        "model measured), train (MiniWoB), phone (phone demos, then the union), snapshot (validate the latest "
+        "model measured), train (MiniWoB), phone (phone demos, then the union), copy (the union with respelled "
+        "copies of its typing rows), snapshot (validate the latest "
         "run's current weights), after (validate, evaluate, ship)",
     )
     ap.add_argument("--steps", type=int, default=200, help="optimizer steps of the fine-tuning stage")
     ap.add_argument("--phone-steps", type=int, default=600, help="optimizer steps of the union stage")
+    ap.add_argument("--copy-steps", type=int, default=0, help="optimizer steps of the copy stage (0: none)")
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument(
         "--init",
@@ -486,7 +506,7 @@ def main() -> None:
     if stage == "phone-data":
         phone_demonstrations(work)
         return
-    if stage in ("all", "data", "train", "phone"):
+    if stage in ("all", "data", "train", "phone", "copy"):
         demos = demonstrations(work, TRAIN_SEEDS)
         miniwob = dataset(work, demos, "miniwob")
         check = dataset(work, check_demonstrations(work, tasks), "miniwob-check")
@@ -503,10 +523,15 @@ def main() -> None:
             return
         # then the union: the phone's rows (twice: fewer screens than MiniWoB's) beside MiniWoB's
         phone = phone_demonstrations(work)
-        if phone is not None:
-            train(work, "train-phone", first, [miniwob, *[phone] * phone_repeats(miniwob, phone)], check,
-                  args.phone_steps, args.lr)  # fmt: skip
+        union = [miniwob, *([phone] * phone_repeats(miniwob, phone) if phone is not None else [])]
+        second = train(work, "train-phone", first, union, check, args.phone_steps, args.lr) if phone else first
         if stage == "phone":
+            return
+        # then the union again with respelled copies of its typing rows: copying the instruction's text
+        if args.copy_steps:
+            copies = [respelled(work, d) for d in (miniwob, *([phone] if phone is not None else []))]
+            train(work, "train-copy", second, [*union, *copies], check, args.copy_steps, args.lr)
+        if stage == "copy":
             return
     base = model_policy(work / "base")
     before_val = bench(work, "v1-validation", base, VALIDATION_SEED_START, VALIDATION_SEEDS, tasks)
