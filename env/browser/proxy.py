@@ -75,6 +75,7 @@ class FilteringProxy:
         self._lock = threading.Lock()
         self._refusals: list[Refusal] = []
         self._sockets: set[socket.socket] = set()
+        self._workers: set[threading.Thread] = set()  # one per connection being served
         self._closed = False
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
@@ -95,7 +96,8 @@ class FilteringProxy:
         return taken
 
     def close(self) -> None:
-        """Stop accepting and cut every open connection; safe to call twice."""
+        """Stop accepting, cut every open connection and wait (a few seconds at most) for the threads that
+        served them, so none is still writing once close() returns; safe to call twice."""
         if self._closed:
             return
         self._closed = True
@@ -106,6 +108,11 @@ class FilteringProxy:
                 pass
             sock.close()
         self._thread.join(timeout=5)
+        deadline = time.monotonic() + 5
+        with self._lock:
+            workers = list(self._workers)
+        for worker in workers:
+            worker.join(timeout=max(0.0, deadline - time.monotonic()))
 
     # ----------------------------------------------------------------- plumbing
     def _tracked(self) -> list[socket.socket]:
@@ -133,7 +140,10 @@ class FilteringProxy:
             except OSError:
                 return
             self._track(client)
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+            worker = threading.Thread(target=self._serve, args=(client,), daemon=True)
+            with self._lock:
+                self._workers.add(worker)
+            worker.start()
 
     def _serve(self, client: socket.socket) -> None:
         upstream: socket.socket | None = None
@@ -180,10 +190,14 @@ class FilteringProxy:
                 upgrade = any(k.lower() == b"upgrade" for k, *_ in headers)
                 upstream.sendall(_origin_form(method, url, headers, keep_upgrade=upgrade) + rest)
                 self._relay(client, upstream, rewrite_response=not upgrade)
-        except OSError:
-            pass  # a peer went away: nothing to report beyond the closed connection
+        except (OSError, ValueError):
+            # a peer went away, or close() closed this connection's sockets under it (a closed socket's
+            # fd is -1, which selectors refuse with ValueError): nothing to report beyond the closed connection
+            pass
         finally:
             self._forget(client, upstream)
+            with self._lock:
+                self._workers.discard(threading.current_thread())
 
     def _is_self(self, host: str, port: int) -> bool:
         return port == self.port and host in ("127.0.0.1", "localhost")
