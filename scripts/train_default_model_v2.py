@@ -399,16 +399,30 @@ def _init_note(work: Path) -> str:
     return "" if base == "base" else f", starting from an earlier run's weights (`{base}`, see docs/TRAINING.md)"
 
 
-def model_card(work: Path, model: Path) -> str:
-    """README.md shipped beside version 2's weights: what it is, how it was made, how it scores."""
+def _copy_note(work: Path) -> str:
+    """What the copy stage added, when it ran, for the model card."""
+    if not (work / "train-copy" / "checkpoint").exists():
+        return ""
+    return (
+        f"; then the same union with {RESPELLED_COPIES} respelled copies of every typing row (the typed text "
+        "replaced by random strings of its shape in the instruction, history and answer, "
+        "agent/train/respell.py), to practise copying the instruction's text"
+    )
+
+
+def model_card(work: Path, model: Path, name: str = "final", against: str = "v1") -> str:
+    """README.md shipped beside version 2's weights: what it is, how it was made, how it scores.
+
+    ``name``: the candidate's evaluation runs (WORK/eval/<name>-*); ``against``: the model it replaces."""
     settings = json.loads((latest_run(work) / "train_settings.json").read_text())
     meta = json.loads((model / "pixelpilot.json").read_text())
-    seconds = sum(stage_seconds(work / name) for name in ("train", "train-phone", "train-copy"))
+    seconds = sum(stage_seconds(work / stage) for stage in ("train", "train-phone", "train-copy"))
     columns = {
-        "v2": _rates(work, "final-heldout"),
-        "v2 blanked": _rates(work, "final-blank"),
+        "v2": _rates(work, f"{name}-heldout"),
+        "v2 blanked": _rates(work, f"{name}-blank"),
         "instruction only": _rates(work, "baseline"),
-        "v1 (previous)": _rates(work, "v1-heldout"),
+        **({f"previous ({against})": _rates(work, f"{against}-heldout")} if against != "v1" else {}),
+        "v1": _rates(work, "v1-heldout"),
     }
     lines = [
         "# pixelpilot default model (version 2)",
@@ -419,9 +433,9 @@ def model_card(work: Path, model: Path) -> str:
         "MiniWoB families the DOM oracle covers "
         f"(seeds {TRAIN_SEED_START}.., {TRAIN_SEEDS} per family; secrets kept, {MISS_SHARE:.0%} of episodes with one "
         "injected wrong click whose continuation is trained on) and of the phone suite's templates (UI-tree oracle, "
-        f"1080x2340). Dialect `qwen2-vl`; the second image frame carries patch coordinates (`position_frame`), so it "
-        f"runs in the local backend only. Fine-tuning: {seconds / 3600:.2f} hours of optimizer steps on a shared "
-        f"2-core CPU{_init_note(work)}. Recipe: `scripts/train_default_model_v2.py`.",
+        f"1080x2340){_copy_note(work)}. Dialect `qwen2-vl`; the second image frame carries patch coordinates "
+        f"(`position_frame`), so it runs in the local backend only. Fine-tuning: {seconds / 3600:.2f} hours of "
+        f"optimizer steps on a shared 2-core CPU{_init_note(work)}. Recipe: `scripts/train_default_model_v2.py`.",
         "",
         "Inputs per env kind (pixelpilot.json `inputs`, applied by the policy): "
         + ", ".join(f"{kind} up to {v['max_pixels']:,} px" for kind, v in meta.get("inputs", {}).items())
@@ -439,9 +453,10 @@ def model_card(work: Path, model: Path) -> str:
     means = [f"**{sum(v.values()) / len(v):.1%}**" if v else "-" for v in columns.values()]
     lines.append("| **mean** | " + " | ".join(means) + " |")
     phone = {
-        "v2": _phone_rates(work, "final-phone-heldout"),
-        "v2 blanked": _phone_rates(work, "final-phone-blank"),
+        "v2": _phone_rates(work, f"{name}-phone-heldout"),
+        "v2 blanked": _phone_rates(work, f"{name}-phone-blank"),
         "instruction only": _phone_rates(work, "phone-baseline"),
+        **({f"previous ({against})": _phone_rates(work, f"{against}-phone-heldout")} if against != "v1" else {}),
     }
     if phone["v2"]:
         lines += ["", f"Phone suite (held-out seeds {HELD_OUT_SEED_START}.., {PHONE_EVAL_SEEDS} per template; "
@@ -452,7 +467,7 @@ def model_card(work: Path, model: Path) -> str:
             lines.append(f"| {template} | " + " | ".join(cells) + " |")
         means = [f"**{sum(v.values()) / len(v):.1%}**" if v else "-" for v in phone.values()]
         lines.append("| **mean** | " + " | ".join(means) + " |")
-    rec = _recovery(work, "final")
+    rec = _recovery(work, name)
     if rec:
         lines += ["", f"After a forced wrong first click ({RECOVERY_SEEDS} held-out seeds per family): "
                   f"{rec['parse_failures_after_miss']:.1%} of the model's later steps do not parse; "
@@ -486,7 +501,14 @@ def main() -> None:
         "model; the shipped model stays what the candidate is measured against",
     )
     ap.add_argument("--snapshot", default="latest", help="--stage snapshot: the name to validate it under")
-    ap.add_argument("--ship", action="store_true", help="copy the candidate into the package if it beats v1")
+    ap.add_argument("--ship", action="store_true", help="copy the candidate into the package if it wins")
+    ap.add_argument("--candidate", default="final", help="--stage after: the snapshot's name (WORK/snapshots/NAME)")
+    ap.add_argument(
+        "--against",
+        default="v1",
+        help="--stage after: what the candidate must beat on the union's validation seeds: v1 (the work "
+        "folder's base) or an earlier candidate's name in this folder (e.g. final, once shipped)",
+    )
     args = ap.parse_args()
     work: Path = args.work
     work.mkdir(parents=True, exist_ok=True)
@@ -541,35 +563,41 @@ def main() -> None:
                       VALIDATION_SEEDS, tasks)  # fmt: skip
         print(json.dumps({"snapshot": args.snapshot, "validation": mean(score), "v1": mean(before_val)}))
         return
-    model = snapshot(work, "final")
-    after_val = bench(work, "final-validation", model_policy(model), VALIDATION_SEED_START, VALIDATION_SEEDS, tasks)
+    name, against = args.candidate, args.against
+    model = snapshot(work, name)
+    previous = work / "base" if against == "v1" else work / "snapshots" / against
+    before_val = bench(work, f"{against}-validation", model_policy(previous), VALIDATION_SEED_START,
+                       VALIDATION_SEEDS, tasks)  # fmt: skip
+    after_val = bench(work, f"{name}-validation", model_policy(model), VALIDATION_SEED_START, VALIDATION_SEEDS, tasks)
     # the union's phone part: a few validation seeds per template, both models
-    phone_before = phone_run(work, work / "eval" / "v1-phone-validation", policy_spec(work / "base"),
+    phone_before = phone_run(work, work / "eval" / f"{against}-phone-validation", policy_spec(previous),
                              VALIDATION_SEED_START, PHONE_EVAL_SEEDS) or {}  # fmt: skip
-    phone_after = phone_run(work, work / "eval" / "final-phone-validation", policy_spec(model),
+    phone_after = phone_run(work, work / "eval" / f"{name}-phone-validation", policy_spec(model),
                             VALIDATION_SEED_START, PHONE_EVAL_SEEDS) or {}  # fmt: skip
-    v1_union = union_score(before_val, phone_before)
-    v2_union = union_score(after_val, phone_after)
-    better = v2_union > v1_union
-    log(work, "validation", time.time(), v1=v1_union, v2=v2_union, better=better)
-    bench(work, "final-heldout", model_policy(model), HELD_OUT_SEED_START, HELD_OUT_SEEDS, tasks)
-    bench(work, "final-blank", model_policy(model, "--blank-screenshot"), HELD_OUT_SEED_START, BLANK_SEEDS, tasks)
+    before_union = union_score(before_val, phone_before)
+    after_union = union_score(after_val, phone_after)
+    better = after_union > before_union
+    log(work, f"validation-{name}", time.time(), **{against: before_union, name: after_union}, better=better)
+    bench(work, f"{name}-heldout", model_policy(model), HELD_OUT_SEED_START, HELD_OUT_SEEDS, tasks)
+    bench(work, f"{name}-blank", model_policy(model, "--blank-screenshot"), HELD_OUT_SEED_START, BLANK_SEEDS, tasks)
     baseline = ["--policy", "baseline", "--baseline-data", work / "data" / "miniwob"]
     bench(work, "baseline", baseline, HELD_OUT_SEED_START, HELD_OUT_SEEDS, tasks)
-    recovery(work, "final", model)
-    phone_run(work, work / "eval" / "final-phone-heldout", policy_spec(model), HELD_OUT_SEED_START, PHONE_EVAL_SEEDS)
+    recovery(work, name, model)
+    phone_run(work, work / "eval" / f"{name}-phone-heldout", policy_spec(model), HELD_OUT_SEED_START,
+              PHONE_EVAL_SEEDS)  # fmt: skip
     # the phone's ablations: the screenshot blanked, and the instruction-only baseline (per template)
-    phone_run(work, work / "eval" / "final-phone-blank", policy_spec(model, blank_screenshot=True),
+    phone_run(work, work / "eval" / f"{name}-phone-blank", policy_spec(model, blank_screenshot=True),
               HELD_OUT_SEED_START, PHONE_EVAL_SEEDS)  # fmt: skip
     phone_run(work, work / "eval" / "phone-baseline", phone_baseline(work), HELD_OUT_SEED_START, PHONE_EVAL_SEEDS)
-    log(work, "done", time.time(), validation_v1=v1_union, validation_v2=v2_union, better=better)
+    log(work, f"done-{name}", time.time(), **{f"validation_{against}": before_union}, validation=after_union,
+        better=better)  # fmt: skip
     if args.ship and better:
         shutil.rmtree(SHIP_DIR)
         shutil.copytree(model, SHIP_DIR)
-        (SHIP_DIR / "README.md").write_text(model_card(work, model))
+        (SHIP_DIR / "README.md").write_text(model_card(work, model, name, against))
         print(f"shipped to {SHIP_DIR}")
     elif args.ship:
-        print("not shipped: the candidate does not beat the shipped model on the validation seeds")
+        print(f"not shipped: the candidate does not beat {against} on the validation seeds")
 
 
 def policy_spec(model: Path, **extra: object) -> object:
