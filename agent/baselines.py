@@ -16,7 +16,7 @@ from typing import Any
 
 from PIL import Image
 
-from pixelpilot.agent.episode import EpisodeSpec, StepRecord
+from pixelpilot.agent.episode import EpisodeSpec, StepRecord, seeded_task
 from pixelpilot.agent.policy import Decision, Policy
 from pixelpilot.env import Observation
 
@@ -54,8 +54,8 @@ class BlankScreen(Policy):
 
 def template_of(task_id: str) -> str:
     """The template of a seeded task id (``add_contact.320000`` -> ``add_contact``); other ids unchanged."""
-    head, _, tail = task_id.rpartition(".")
-    return head if head and tail.isdigit() else task_id
+    seeded = seeded_task(task_id)
+    return seeded[0] if seeded else task_id
 
 
 class TaskAverage(Policy):

@@ -211,6 +211,14 @@ class EpisodeRecord(BaseModel):
     framework_version: str | None = None
 
 
+def seeded_task(task_id: str) -> tuple[str, int] | None:
+    """``(template, seed)`` of a seeded task id ``TEMPLATE.SEED`` (the phone suite's, e.g.
+    ``add_contact.320000``), or None for an id without a numeric seed after its last dot. The one reading of
+    such ids: the suite's oracle and the instruction-only baseline both go through it."""
+    template, _, seed = task_id.rpartition(".")
+    return (template, int(seed)) if template and seed.isdigit() else None
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pixelpilot.agent import Agent, AgentConfig, ScriptedPolicy
+from pixelpilot.agent.episode import seeded_task
 from pixelpilot.agent.hooks import AgentHooks, Replace, StepContext
 from pixelpilot.agent.qwen.dialects import DIALECTS, get_dialect
 from pixelpilot.agent.qwen.prompt import PromptConfig, geometry_for
@@ -20,6 +21,8 @@ from pixelpilot.agent.train.dataset import decode_check, unit_px
 from pixelpilot.agent.train.format import data_files, read_info
 from pixelpilot.env.browser import BrowserEnv
 from pixelpilot.tasks import EXAMPLES_DIR, Task
+from pixelpilot.tasks.bench.phone_oracle import goal_for_id
+from pixelpilot.tasks.bench.phone_templates import UnknownTemplate
 from pixelpilot.tools import REGISTRY
 from tests.test_bench_runner import bench
 from tests.test_cli import assert_one_line_error, cli
@@ -233,6 +236,11 @@ def test_task_average_baseline_and_blank_screenshot_ablation(demos: Path, tmp_pa
     assert seeded.decide("x", obs, []).action == {"action": "click", "x": 160, "y": 105}
     seeded.reset(EpisodeSpec(id="open_app.320000", instruction="x", start=StartSpec(url="about:blank")))
     assert seeded.decide("x", obs, []).action is None
+    # the one reading of such ids, shared with the phone suite's oracle
+    assert seeded_task("add_contact.320000") == ("add_contact", 320000) and seeded_task("v1.2.3") == ("v1.2", 3)
+    assert seeded_task("click-test") is None and seeded_task("a.b") is None and seeded_task(".5") is None
+    with pytest.raises(UnknownTemplate, match="not a phone-suite episode id"):
+        goal_for_id("add_contact")
 
     class Looker(Policy):
         def __init__(self) -> None:

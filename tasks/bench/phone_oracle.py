@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pixelpilot.agent.episode import EpisodeSpec, StepRecord
+from pixelpilot.agent.episode import EpisodeSpec, StepRecord, seeded_task
 from pixelpilot.agent.policy import Decision, Policy
 from pixelpilot.env import Observation
 from pixelpilot.env.android.env import AndroidEnv
@@ -37,10 +37,10 @@ def episode_id(template: str, seed: int) -> str:
 
 
 def goal_for_id(spec_id: str) -> PhoneGoal:
-    template, _, seed = spec_id.rpartition(".")
-    if not template or not seed.isdigit():
+    seeded = seeded_task(spec_id)
+    if seeded is None:
         raise UnknownTemplate(f"{spec_id!r} is not a phone-suite episode id (TEMPLATE.SEED)")
-    return make_goal(template, int(seed))
+    return make_goal(*seeded)
 
 
 class _View:
