@@ -16,14 +16,18 @@ work, 2026-12-06 (docs/TRAINING.md, "Version 2"):
 
   demos      MiniWoB oracle episodes, 27 families x TRAIN_SEEDS seeds (2 workers)
   dataset    `pixelpilot dataset build` + dropping the injected misses
-  phone      phone oracle episodes + dataset (when the phone suite exists)
+  phone      phone oracle episodes + dataset (when the phone suite exists), then the union: MiniWoB's
+             rows beside the phone's (PHONE_SHARE), fine-tuned from the train stage's weights
   before     the shipped model on the validation and held-out seeds (what v2 must beat)
   train      fine-tuning from the shipped model (`pixelpilot train --resume`)
+  copy       optional (--copy-steps N): the union again with respelled copies of its typing rows
+             (agent/train/respell.py); measured once, not shipped (docs/TRAINING.md, "A copy stage")
   validate   each saved snapshot on the validation seeds; the best one is the candidate
   evaluate   the candidate on the held-out seeds: model, screenshot blanked, instruction-only baseline
-  ship       only with --ship and only if the candidate beats the shipped model on validation
+  ship       only with --ship and only if the candidate beats --against (v1, or an earlier candidate
+             of the same work folder such as `final`) on the union's validation seeds
 
-    nice -n 19 .venv/bin/python scripts/train_default_model_v2.py [--work /work/train_v2] [--until STAGE] [--ship]
+    nice -n 19 .venv/bin/python scripts/train_default_model_v2.py [--work /work/train_v2] [--stage STAGE] [--ship]
 
 Seed ranges (none of them used by version 1; all listed in docs/TRAINING.md): demonstrations
 300000.., validation 310000.., held-out 320000...
