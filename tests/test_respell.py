@@ -7,6 +7,7 @@ import io
 import json
 import random
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ def _png(colour: int) -> bytes:
     return buf.getvalue()
 
 
-def _row(dialect: str, i: int, instruction: str, action: dict, history: list[dict] = ()) -> dict:  # type: ignore[assignment]
+def _row(dialect: str, i: int, instruction: str, action: dict, history: Sequence[dict] = ()) -> dict:
     d = get_dialect(dialect)
     g = ResizeGeometry.for_image(*SIZE, min_pixels=PROMPT.min_pixels, max_pixels=PROMPT.max_pixels)
     done = [f"Step {n}: {d.encode(REGISTRY.validate(a), g, 'browser')}" for n, a in enumerate(history, 1)]

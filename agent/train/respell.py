@@ -29,7 +29,9 @@ from typing import Any
 
 from pixelpilot.agent.qwen.dialects import get_dialect
 from pixelpilot.agent.qwen.resize import ResizeGeometry
-from pixelpilot.agent.train.format import DatasetInfo, data_files, read_info
+from pixelpilot.agent.train.dataset import decode_check, write_rows
+from pixelpilot.agent.train.format import DatasetInfo, card, data_files, read_info
+from pixelpilot.agent.train.rows import ParquetRows
 from pixelpilot.tools import REGISTRY
 
 #: How the copies' ids differ from their source row's: "<source id>~respelled<k>".
@@ -40,16 +42,19 @@ class RespellError(ValueError):
     """A source set that cannot be respelled (missing, or no row types a text its instruction names)."""
 
 
+def _respellable(ch: str) -> bool:
+    """An ASCII letter or digit: what a respelling replaces (anything else is kept)."""
+    return ch.isascii() and ch.isalnum()
+
+
 def shape_preserving(text: str, rng: random.Random) -> dict[int, str]:
     """A new character for every ASCII letter or digit of ``text``, by position: letters as lower case
     (each occurrence applies its own case), digits as digits. Other positions are absent (kept)."""
-    new: dict[int, str] = {}
-    for i, ch in enumerate(text):
-        if ch.isascii() and ch.isalpha():
-            new[i] = rng.choice(string.ascii_lowercase)
-        elif ch.isascii() and ch.isdigit():
-            new[i] = rng.choice(string.digits)
-    return new
+    return {
+        i: rng.choice(string.digits if ch.isdigit() else string.ascii_lowercase)
+        for i, ch in enumerate(text)
+        if _respellable(ch)
+    }
 
 
 def apply_shape(occurrence: str, new: dict[int, str]) -> str:
@@ -66,16 +71,16 @@ def apply_shape(occurrence: str, new: dict[int, str]) -> str:
     return "".join(out)
 
 
+#: Quote marks around a string in an instruction or in an encoded action (straight and typographic).
+QUOTES = "\"'\u201c\u201d\u2018\u2019"
+
+
 def _pattern(text: str, quoted: bool = False) -> re.Pattern[str]:
     """``text`` standing on its own (not inside a longer word or number), in any case; with ``quoted``, only
     where a quote mark stands right before and after it."""
     if quoted:
         return re.compile(rf"(?<=[{QUOTES}]){re.escape(text)}(?=[{QUOTES}])", re.IGNORECASE)
     return re.compile(rf"(?<![A-Za-z0-9]){re.escape(text)}(?![A-Za-z0-9])", re.IGNORECASE)
-
-
-#: Quote marks around a string in an instruction or in an encoded action (straight and typographic).
-QUOTES = "\"'\u201c\u201d\u2018\u2019"
 
 
 def instruction_of(messages: list[dict[str, Any]]) -> str:
@@ -117,7 +122,7 @@ def typed_text(row: dict[str, Any]) -> str | None:
     letter or digit to respell; else None."""
     executed = json.loads(row["executed"])
     text = executed.get("text") if executed.get("action") == "type" else None
-    if not text or not shape_preserving(text, random.Random(0)):
+    if not text or not any(map(_respellable, text)):
         return None
     first_user_text = instruction_of(json.loads(row["messages"])).split("\n", 1)[0]
     return text if _pattern(text).search(first_user_text) else None
@@ -128,8 +133,6 @@ def respell_dataset(source: Path, out: Path, *, copies: int, seed: int = 0, shar
 
     Returns OUT's DatasetInfo (SOURCE's prompt settings; ``sources`` names SOURCE's own sources)."""
     import datasets
-
-    from pixelpilot.agent.train.dataset import decode_check, write_rows
 
     datasets.disable_progress_bars()
     if copies < 1:
@@ -145,18 +148,18 @@ def respell_dataset(source: Path, out: Path, *, copies: int, seed: int = 0, shar
         text = typed_text(row)
         if text is None:
             continue
+        geometry = ResizeGeometry(
+            width=row["width"],
+            height=row["height"],
+            resized_width=row["resized_width"],
+            resized_height=row["resized_height"],
+            min_pixels=info.min_pixels,
+            max_pixels=info.max_pixels,
+            factor=info.resize_factor,
+        )
         for k in range(copies):
             copy = respell_row(row, text, shape_preserving(text, rng))
             copy["id"] = f"{row['id']}{ID_SUFFIX}{k}"
-            geometry = ResizeGeometry(
-                width=row["width"],
-                height=row["height"],
-                resized_width=row["resized_width"],
-                resized_height=row["resized_height"],
-                min_pixels=info.min_pixels,
-                max_pixels=info.max_pixels,
-                factor=info.resize_factor,
-            )
             executed = REGISTRY.validate(json.loads(copy["executed"]))
             try:
                 decode_check(dialect, copy["target"], geometry, row["env"], executed)
@@ -177,8 +180,6 @@ def respell_dataset(source: Path, out: Path, *, copies: int, seed: int = 0, shar
         }
     )
     (out / "dataset.json").write_text(new.model_dump_json(indent=2))
-    from pixelpilot.agent.train.format import card
-
     (out / "README.md").write_text(
         card(new) + f"\nRespelled copies ({copies} per typing row, seed {seed}) of `{source}` "
         "(agent/train/respell.py).\n"
@@ -186,10 +187,8 @@ def respell_dataset(source: Path, out: Path, *, copies: int, seed: int = 0, shar
     return new
 
 
-def _rows(source: Path) -> list[dict[str, Any]]:
-    import pyarrow.parquet as pq
-
+def _rows(source: Path) -> ParquetRows:
     files = data_files(source)
     if not files:
         raise RespellError(f"{source}: no data/*.parquet")
-    return [row for f in files for row in pq.read_table(str(f)).to_pylist()]
+    return ParquetRows.read(files)
