@@ -549,19 +549,21 @@ def main() -> None:
             return
         # then the union: the phone's rows (twice: fewer screens than MiniWoB's) beside MiniWoB's
         phone = phone_demonstrations(work)
-        union = [miniwob, *([phone] * phone_repeats(miniwob, phone) if phone is not None else [])]
-        second = train(work, "train-phone", first, union, check, args.phone_steps, args.lr) if phone else first
+        union, second = [miniwob], first
+        if phone is not None:
+            union += [phone] * phone_repeats(miniwob, phone)
+            second = train(work, "train-phone", first, union, check, args.phone_steps, args.lr)
         if stage == "phone":
             return
         # then the union again with respelled copies of its typing rows: copying the instruction's text
         if args.copy_steps:
-            copies = [respelled(work, d) for d in (miniwob, *([phone] if phone is not None else []))]
+            copies = [respelled(work, d) for d in dict.fromkeys(union)]
             train(work, "train-copy", second, [*union, *copies], check, args.copy_steps, args.lr)
         if stage == "copy":
             return
-    base = model_policy(work / "base")
-    before_val = bench(work, "v1-validation", base, VALIDATION_SEED_START, VALIDATION_SEEDS, tasks)
     if stage == "snapshot":
+        before_val = bench(work, "v1-validation", model_policy(work / "base"), VALIDATION_SEED_START,
+                           VALIDATION_SEEDS, tasks)  # fmt: skip
         model = snapshot(work, args.snapshot)
         score = bench(work, f"{args.snapshot}-validation", model_policy(model), VALIDATION_SEED_START,
                       VALIDATION_SEEDS, tasks)  # fmt: skip

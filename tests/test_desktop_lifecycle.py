@@ -86,12 +86,10 @@ def _alive(*pids: int) -> list[psutil.Process]:
 
 def _ended(pid: int) -> bool:
     """True when ``pid`` is gone or a zombie (dead, waiting for its parent to reap it), reaped mid-check included."""
-    for proc in _alive(pid):
-        try:
-            return proc.status() == psutil.STATUS_ZOMBIE
-        except psutil.NoSuchProcess:
-            return True
-    return True
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def _names(procs: list[psutil.Process]) -> list[str]:
