@@ -85,7 +85,9 @@ def track_state(page: Any) -> None:
 
 
 def click_screenshot_at(page: Any, x: float, y: float) -> None:
-    """Click the displayed screenshot where screenshot pixel (x, y) is, whatever the zoom."""
+    """Click the displayed screenshot where screenshot pixel (x, y) is, whatever the zoom, once the screenshot
+    shown has loaded (a step swaps its source; until the new one decodes its natural size reads 0)."""
+    page.wait_for_function("() => { const i = document.getElementById('shot'); return i.complete && i.naturalWidth; }")
     box = page.evaluate(
         "() => { const i = document.getElementById('shot'); const r = i.getBoundingClientRect();"
         " return {l: r.left, t: r.top, w: r.width, h: r.height, nw: i.naturalWidth, nh: i.naturalHeight}; }"
